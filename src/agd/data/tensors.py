@@ -1,0 +1,80 @@
+"""A dataset held as normalised tensors on the training device, shuffled and augmented there in batches."""
+
+from collections.abc import Iterator
+
+import torch
+
+from agd.data.augment import CropFlip, CropFlipDraw
+from agd.data.catalog import DatasetInfo
+from agd.data.epochs import check_start_step, epoch_generator, steps_per_epoch
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+TRAIN_EVAL_SEED = 0
+
+
+class DeviceDataset:
+    """Train and test splits as float32 images (N, C, H, W) and int64 labels, all on one device."""
+
+    def __init__(self, info: DatasetInfo, train_x: torch.Tensor, train_y: torch.Tensor,
+                 test_x: torch.Tensor, test_y: torch.Tensor, augment: CropFlip | None = None):
+        if len(train_x) != len(train_y) or len(test_x) != len(test_y):
+            raise ValueError("images and labels differ in length")
+        self.info = info
+        self.train_x, self.train_y = train_x, train_y.long()
+        self.test_x, self.test_y = test_x, test_y.long()
+        self.augment = augment
+        self.device = train_x.device
+        self._train_eval_indices: dict[int, torch.Tensor] = {}
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        return steps_per_epoch(len(self.train_x), batch_size)
+
+    def train_batches(self, batch_size: int, *, seed: int, epoch: int, start_step: int = 0) -> Iterator[Batch]:
+        """The epoch's shuffled, augmented batches from `start_step` on.
+
+        Everything random is drawn here, up front, from a generator seeded by (seed, epoch), so
+        any start_step yields exactly the tail of the uninterrupted epoch.
+        """
+        steps = self.steps_per_epoch(batch_size)
+        check_start_step(start_step, steps)
+        generator = epoch_generator(seed, epoch, self.device)
+        order = torch.randperm(len(self.train_x), generator=generator, device=self.device)
+        draw = self.augment.draw(len(order), generator) if self.augment else None
+        return self._train_batches(order, draw, batch_size, start_step, steps)
+
+    def _train_batches(self, order: torch.Tensor, draw: CropFlipDraw | None, batch_size: int,
+                       start_step: int, steps: int) -> Iterator[Batch]:
+        for step in range(start_step, steps):
+            start, stop = step * batch_size, (step + 1) * batch_size
+            indices = order[start:stop]
+            x = self.train_x[indices]
+            if draw is not None:
+                x = self.augment.apply(x, draw.slice(start, stop))
+            yield x, self.train_y[indices]
+
+    def test_batches(self, batch_size: int) -> Iterator[Batch]:
+        """The whole test set in order, without augmentation."""
+        steps_per_epoch(len(self.test_x), batch_size)  # rejects batch_size < 1
+        for start in range(0, len(self.test_x), batch_size):
+            yield self.test_x[start : start + batch_size], self.test_y[start : start + batch_size]
+
+    def train_eval_batches(self, batch_size: int, max_samples: int = 10_000) -> Iterator[Batch]:
+        """A fixed subset of at most `max_samples` training images, in a fixed order, without augmentation."""
+        steps_per_epoch(max_samples, batch_size)  # rejects batch_size < 1
+        indices = self.train_eval_indices(max_samples)
+        for start in range(0, len(indices), batch_size):
+            chosen = indices[start : start + batch_size]
+            yield self.train_x[chosen], self.train_y[chosen]
+
+    def train_eval_indices(self, max_samples: int) -> torch.Tensor:
+        """Sorted indices of the subset; drawn on the CPU so every device picks the same images."""
+        if max_samples not in self._train_eval_indices:
+            n = len(self.train_x)
+            if max_samples >= n:
+                chosen = torch.arange(n)
+            else:
+                generator = torch.Generator().manual_seed(TRAIN_EVAL_SEED)
+                chosen = torch.randperm(n, generator=generator)[:max_samples].sort().values
+            self._train_eval_indices[max_samples] = chosen.to(self.device)
+        return self._train_eval_indices[max_samples]

@@ -1,0 +1,299 @@
+"""The training job: one cell of the paper's grid, resumable, writing metrics.csv and run.json.
+
+Reads top to bottom: check the arguments, reuse what --out already holds, build data, model and
+optimizer, run epoch 0 (measured at init, no update) and the training epochs, then record the run.
+"""
+
+import json
+import math
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from agd import checkpoint
+from agd.arguments import identity, input_spec, pad_to, parse_args, resolve_device
+from agd.data import load_dataset
+from agd.io import write_csv, write_json
+from agd.losses import build_loss
+from agd.metrics import COLUMNS, EpochMeter, UpdateSize, evaluate
+from agd.models import build_model
+from agd.optim import AGD, AGDBias, build_optimizer
+from agd.optim._geometry import eta_from_gradient_summary
+from agd.provenance import environment
+
+METRICS = "metrics.csv"
+RUN_RECORD = "run.json"
+METRICS_FLUSH_SECONDS = 5.0
+
+
+def fail(message: str) -> int:
+    print(f"agd-train: error: {message}", file=sys.stderr)
+    return 2
+
+
+class Training:
+    """The state of one run between epochs and steps, and the loop that advances it."""
+
+    def __init__(self, args, data, model, optimizer, loss_fn, device: torch.device, out: Path):
+        self.args, self.data, self.model, self.opt, self.loss_fn = args, data, model, optimizer, loss_fn
+        self.device, self.out = device, out
+        self.is_agd = isinstance(optimizer, (AGD, AGDBias))
+        self.lr = None if self.is_agd else args.lr
+        self.update_size = UpdateSize(model.parameters())
+        self.steps_per_epoch = data.steps_per_epoch(args.train_bs)
+
+        self.epoch = 0            # the epoch in progress; 0 is the pass at init
+        self.step_in_epoch = 0    # the next batch of that epoch
+        self.global_step = 0      # optimizer steps taken
+        self.rows: list[dict] = []
+        self.meter = EpochMeter(device)
+        self.elapsed_before = 0.0
+        self.started = self.last_checkpoint = time.monotonic()
+        self.last_flush = -math.inf
+
+    # --- persistence ---
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.monotonic() - self.started
+
+    def state_dict(self) -> dict:
+        return {
+            "identity": identity(self.args), "model": self.model.state_dict(),
+            "optimizer": self.opt.state_dict(), "epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
+            "global_step": self.global_step, "rows": self.rows, "meter": self.meter.state_dict(),
+            "elapsed": self.elapsed(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.epoch, self.step_in_epoch = state["epoch"], state["step_in_epoch"]
+        self.global_step, self.rows = state["global_step"], state["rows"]
+        self.meter.load_state_dict(state["meter"])
+        self.elapsed_before = state["elapsed"]
+
+    def save_checkpoint(self) -> None:
+        checkpoint.save(self.out, self.state_dict())
+        self.last_checkpoint = time.monotonic()
+
+    def flush_metrics(self) -> None:
+        write_csv(self.out / METRICS, COLUMNS, self.rows)
+        self.last_flush = time.monotonic()
+
+    # --- the loop ---
+
+    def run(self, stop: checkpoint.StopRequest) -> str:
+        """Advance to the last epoch; returns 'completed', 'diverged' or 'stopped' (by a signal)."""
+        while self.epoch <= self.args.epochs:
+            batches = self.data.train_batches(
+                self.args.train_bs, seed=self.args.seed, epoch=self.epoch, start_step=self.step_in_epoch
+            )
+            progress = tqdm(batches, total=self.steps_per_epoch, initial=self.step_in_epoch, leave=False,
+                            desc=f"epoch {self.epoch}", file=sys.stderr, disable=None)
+            for x, y in progress:
+                if self.epoch == 0:
+                    self.measure_at_init(x, y)
+                else:
+                    self.train_step(x, y)
+                self.step_in_epoch += 1
+                if stop:
+                    return "stopped"
+
+            row = self.epoch_row()
+            self.rows.append(row)
+            print(summary_line(row, self.args.epochs), flush=True)
+            self.epoch, self.step_in_epoch, self.meter = self.epoch + 1, 0, EpochMeter(self.device)
+            if not math.isfinite(row["train_loss"]):
+                return "diverged"
+            now = time.monotonic()
+            if now - self.last_flush >= METRICS_FLUSH_SECONDS:
+                self.flush_metrics()
+            if now - self.last_checkpoint >= self.args.checkpoint_every:
+                self.save_checkpoint()
+            if stop:
+                return "stopped"
+        return "completed"
+
+    def measure_at_init(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """Epoch 0: loss, accuracy and AGD's eta on a training batch, without updating the weights."""
+        if self.is_agd:
+            logits = self.model(x)
+            loss = self.loss_fn(logits, y)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.meter.eta.add(eta_from_gradient_summary(self.opt.gradient_summary()))
+        else:
+            with torch.no_grad():
+                logits = self.model(x)
+                loss = self.loss_fn(logits, y)
+        self.meter.add_batch(loss, logits, y)
+        self.meter.update.add(torch.zeros((), device=self.device))
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        logits = self.model(x)
+        loss = self.loss_fn(logits, y)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.update_size.snapshot()
+        self.opt.step()
+        update = self.update_size.measure()
+        eta = self.opt.eta_tensor if self.is_agd else None
+
+        self.meter.add_batch(loss, logits, y)
+        self.meter.update.add(update)
+        if eta is not None:
+            self.meter.eta.add(eta)
+        self.global_step += 1
+        if self.global_step <= self.args.log_steps:
+            self.rows.append(self.step_row(eta, update))
+
+    # --- rows ---
+
+    def epoch_row(self) -> dict:
+        train_loss, train_acc = self.meter.train_metrics()
+        test_loss, test_acc = evaluate(self.model, self.data.test_batches(self.args.test_bs), self.loss_fn)
+        eta_mean, eta_min, eta_max = self.meter.eta.summary()
+        update_mean, update_min, update_max = self.meter.update.summary()
+        return dict(
+            kind="epoch", epoch=self.epoch, step=self.global_step, train_loss=train_loss, train_acc=train_acc,
+            test_loss=test_loss, test_acc=test_acc, eta_mean=eta_mean, eta_min=eta_min, eta_max=eta_max,
+            update_mean=update_mean, update_min=update_min, update_max=update_max, lr=self.lr,
+            time_s=self.elapsed(),
+        )
+
+    def step_row(self, eta: torch.Tensor | None, update: torch.Tensor) -> dict:
+        """After one iteration: train metrics on a fixed un-augmented subset, test on the full test set."""
+        train_loss, train_acc = evaluate(
+            self.model, self.data.train_eval_batches(self.args.test_bs), self.loss_fn
+        )
+        test_loss, test_acc = evaluate(self.model, self.data.test_batches(self.args.test_bs), self.loss_fn)
+        eta_value = None if eta is None else float(eta)
+        update_value = float(update)
+        return dict(
+            kind="step", epoch=self.epoch, step=self.global_step, train_loss=train_loss, train_acc=train_acc,
+            test_loss=test_loss, test_acc=test_acc, eta_mean=eta_value, eta_min=eta_value, eta_max=eta_value,
+            update_mean=update_value, update_min=update_value, update_max=update_value, lr=self.lr,
+            time_s=self.elapsed(),
+        )
+
+
+def summary_line(row: dict, epochs: int) -> str:
+    line = (
+        f"epoch {row['epoch']:>{len(str(epochs))}}/{epochs}"
+        f"  train loss {row['train_loss']:.4g} acc {100 * row['train_acc']:.2f}%"
+        f"  test loss {row['test_loss']:.4g} acc {100 * row['test_acc']:.2f}%"
+    )
+    if row["eta_mean"] is not None:
+        line += f"  eta {row['eta_mean']:.4f} [{row['eta_min']:.4f}, {row['eta_max']:.4f}]"
+    return line + f"  update {row['update_mean']:.3g}  {row['time_s']:.1f}s"
+
+
+def previous_record(out: Path) -> dict | None:
+    path = out / RUN_RECORD
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def run_record(args, status: str, training: Training, device: torch.device, started_at: str) -> dict:
+    epoch_rows = [r for r in training.rows if r["kind"] == "epoch"]
+    final = epoch_rows[-1]
+    finite_test = [r for r in epoch_rows if math.isfinite(r["test_acc"])]
+    best = max(finite_test, key=lambda r: r["test_acc"]) if finite_test else final
+    return {
+        "status": status,
+        "args": vars(args),
+        "identity": identity(args),
+        **environment(device),
+        "tf32": device.type == "cuda",
+        "L": len(training.update_size.weights),
+        "num_params": sum(p.numel() for p in training.model.parameters()),
+        "steps_per_epoch": training.steps_per_epoch,
+        "epochs_completed": final["epoch"],
+        "steps": training.global_step,
+        "started_at": started_at,
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "wall_time_s": training.elapsed(),
+        "final": {k: final[k] for k in ("train_loss", "train_acc", "test_loss", "test_acc")},
+        "best_test_acc": best["test_acc"],
+        "best_test_acc_epoch": best["epoch"],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    out = Path(args.out)
+    device = resolve_device(args)
+    info = input_spec(args)
+
+    # What --out already holds: a finished run (nothing to do), a checkpoint (resume) or nothing.
+    record = previous_record(out)
+    if record is not None:
+        if record.get("identity") != identity(args):
+            return fail(f"{out} holds a different run ({RUN_RECORD} was made with other arguments); "
+                        "use another --out, or delete that directory to start over")
+        if record["status"] == "diverged" or record["args"]["epochs"] == args.epochs:
+            print(f"{out}: run already {record['status']}, nothing to do")
+            if not args.keep_checkpoint:
+                checkpoint.remove(out)
+            return 0
+    state = checkpoint.load(out, device)
+    if state is not None:
+        if state["identity"] != identity(args):
+            changed = sorted(k for k in identity(args) if state["identity"].get(k) != getattr(args, k))
+            return fail(f"{out}/{checkpoint.CHECKPOINT} was made with different {', '.join(changed)}; "
+                        "use another --out, or delete the checkpoint to start over")
+        if state["epoch"] > args.epochs + 1:
+            return fail(f"{out} already holds {state['epoch'] - 1} epochs, more than --epochs {args.epochs}; "
+                        "use another --out")
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    torch.manual_seed(args.seed)
+
+    try:
+        data = load_dataset(args.dataset, device=device, data_dir=args.data_dir, pad_to=pad_to(args),
+                            imagenet_root=args.imagenet_root, num_workers=args.num_workers)
+    except (RuntimeError, ValueError, FileNotFoundError) as e:
+        return fail(str(e))
+    model = build_model(args.arch, input_shape=info.input_shape, num_classes=info.num_classes,
+                        depth=args.depth, width=args.width, bias=args.bias).to(device)
+    optimizer = build_optimizer(args.optimizer, model, lr=args.lr, gain=args.gain)
+    loss_fn = build_loss(args.loss, info.num_classes, args.beta)
+
+    training = Training(args, data, model, optimizer, loss_fn, device, out)
+    if state is not None:
+        training.load_state_dict(state)
+        print(f"resuming {out} at epoch {training.epoch}, step {training.step_in_epoch}", file=sys.stderr)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / RUN_RECORD).unlink(missing_ok=True)  # a record of an earlier, shorter run no longer holds
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+    with checkpoint.StopRequest() as stop:
+        status = training.run(stop)
+        if status == "stopped":
+            training.save_checkpoint()
+            training.flush_metrics()
+            print(f"stopped by signal {stop.signum}: checkpoint saved in {out}; run again to resume",
+                  file=sys.stderr)
+            return stop.exit_code
+
+        training.flush_metrics()
+        if args.keep_checkpoint:
+            training.save_checkpoint()
+        write_json(out / RUN_RECORD, run_record(args, status, training, device, started_at))
+        if not args.keep_checkpoint:
+            checkpoint.remove(out)
+    if status == "diverged":
+        print(f"diverged at epoch {training.epoch - 1}: the loss is not finite; run recorded as diverged")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
