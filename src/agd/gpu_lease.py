@@ -1,0 +1,164 @@
+"""Lease free GPUs through per-device lock files, then exec a command that holds the locks for its whole life."""
+
+import argparse
+import fcntl
+import getpass
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+PROG = "agd-gpu-lease"
+EX_TEMPFAIL = 75
+BACKOFF_SECONDS = (0.5, 2.0)
+
+
+class GpusBusy(TimeoutError):
+    def __init__(self, busy: list[str]):
+        super().__init__(f"busy: {','.join(busy)}")
+        self.busy = busy
+
+
+def say(message: str) -> None:
+    print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+
+
+def available_devices(env: Mapping[str, str] = os.environ) -> list[str]:
+    """Candidate GPU ids in order of preference: AGD_GPU_IDS if set and non-empty, else what nvidia-smi lists."""
+    listed = env.get("AGD_GPU_IDS", "")
+    if listed.strip():
+        return list(dict.fromkeys(d.strip() for d in listed.split(",") if d.strip()))
+    nvidia_smi = shutil.which("nvidia-smi", path=env.get("PATH"))
+    if nvidia_smi is None:
+        return []
+    try:
+        result = subprocess.run(
+            [nvidia_smi, "--query-gpu=index", "--format=csv,noheader"],
+            capture_output=True, text=True, check=True, timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in result.stdout.splitlines() if line.strip()]
+
+
+def default_lock_dir() -> Path:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry, as in some containers
+        user = str(os.getuid())
+    return Path(f"/tmp/agd-gpu-locks-{user}")
+
+
+def try_lease(count: int, lock_dir: Path, devices: Sequence[str]) -> tuple[list[tuple[str, int]], list[str]]:
+    """One non-blocking pass over the devices: (all `count` leases, []) or ([], the devices found busy)."""
+    held: list[tuple[str, int]] = []
+    busy: list[str] = []
+    for device in devices:
+        fd = os.open(lock_dir / f"gpu{device}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            busy.append(device)
+            continue
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        held.append((device, fd))
+        if len(held) == count:
+            return held, []
+    for _, fd in held:
+        os.close(fd)
+    return [], busy
+
+
+def lease(count: int, lock_dir: Path, devices: Sequence[str], timeout: float) -> list[tuple[str, int]]:
+    """Hold `count` of `devices`, retrying with jittered backoff; raise GpusBusy after `timeout` seconds."""
+    lock_dir = Path(lock_dir)
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout
+    waiting_said = False
+    while True:
+        held, busy = try_lease(count, lock_dir, devices)
+        if held:
+            return held
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise GpusBusy(busy)
+        if not waiting_said:
+            say(f"waiting for {count} free GPU(s); busy: {','.join(busy)}")
+            waiting_said = True
+        time.sleep(min(random.uniform(*BACKOFF_SECONDS), remaining))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        usage=f"{PROG} [--count K] [--timeout S] -- COMMAND ARGS...",
+        description="Lease free GPUs (one lock file each in $AGD_GPU_LOCK_DIR), "
+                    "set CUDA_VISIBLE_DEVICES and exec COMMAND.",
+    )
+    parser.add_argument("--count", type=int, default=1, help="GPUs to lease (default 1)")
+    parser.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait for free GPUs (default 3600)")
+    return parser
+
+
+def run(command: list[str], env: dict[str, str]) -> int:
+    try:
+        os.execvpe(command[0], command, env)
+    except OSError as error:
+        say(f"cannot run {command[0]}: {error}")
+        return 127
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    if "--" not in argv:
+        parser.error("give the command after --, e.g. agd-gpu-lease -- agd-train ...")
+    split = argv.index("--")
+    args, command = parser.parse_args(argv[:split]), argv[split + 1:]
+    if not command:
+        parser.error("no command after --")
+    if args.count < 1:
+        parser.error(f"--count must be at least 1, got {args.count}")
+    if args.timeout < 0:
+        parser.error(f"--timeout must be at least 0, got {args.timeout:g}")
+
+    env = dict(os.environ)
+    if "CUDA_VISIBLE_DEVICES" in env:
+        say(f"CUDA_VISIBLE_DEVICES={env['CUDA_VISIBLE_DEVICES']} already set; leasing nothing")
+        return run(command, env)
+    devices = available_devices(env)
+    if not devices:
+        say("no GPUs found; running the command without CUDA_VISIBLE_DEVICES")
+        return run(command, env)
+    if args.count > len(devices):
+        parser.error(f"--count {args.count} but only {len(devices)} GPU(s) exist: {','.join(devices)}")
+
+    lock_dir = Path(env.get("AGD_GPU_LOCK_DIR") or default_lock_dir())
+    try:
+        held = lease(args.count, lock_dir, devices, args.timeout)
+    except GpusBusy as busy:
+        say(
+            f"no {args.count} free GPU(s) after {args.timeout:g} s; busy: {','.join(busy.busy)} "
+            f"(locks in {lock_dir}). More GPU jobs run than there are GPUs: run snakemake with "
+            f"--resources gpu=N where N is the number of GPUs ({len(devices)} here), "
+            f"or set AGD_GPU_IDS to the GPUs this node's jobs may use."
+        )
+        return EX_TEMPFAIL
+
+    # The exec'd command inherits the locked descriptors, so it holds the leases until it exits or is killed.
+    for _, fd in held:
+        os.set_inheritable(fd, True)
+    env["CUDA_VISIBLE_DEVICES"] = ",".join(device for device, _ in held)
+    plural = "s" if len(held) > 1 else ""
+    say(f"using GPU{plural} {env['CUDA_VISIBLE_DEVICES']}")
+    return run(command, env)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

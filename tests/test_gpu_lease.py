@@ -1,0 +1,161 @@
+"""GPU leasing with real processes over fake device ids: distinct devices, waiting, SIGKILL release, pass-through."""
+
+import os
+import select
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import agd.gpu_lease
+from agd.gpu_lease import EX_TEMPFAIL, available_devices, lease, main
+
+# Run the module file itself, not `-m agd.gpu_lease`: importing the agd package imports torch,
+# seconds per process. -P keeps src/agd (which holds io.py) off sys.path.
+LEASE = [sys.executable, "-P", agd.gpu_lease.__file__]
+DEVICES = ["0", "1", "2"]
+
+# Prints its CUDA_VISIBLE_DEVICES, then holds on until the file named by argv[1] exists.
+HOLD = """
+import os, sys, time
+print(os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"), flush=True)
+while not os.path.exists(sys.argv[1]):
+    time.sleep(0.05)
+"""
+PRINT = 'import os; print(os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"))'
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+    env.update(AGD_GPU_IDS=",".join(DEVICES), AGD_GPU_LOCK_DIR=str(tmp_path / "locks"))
+    return env
+
+
+@pytest.fixture
+def holders(tmp_path: Path, env: dict[str, str]):
+    """Start lease jobs that hold their GPUs until the test ends; each returns (process, printed devices)."""
+    stop = tmp_path / "stop"
+    started: list[subprocess.Popen] = []
+
+    def start(*lease_args: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+        proc = subprocess.Popen(
+            [*LEASE, *lease_args, "--", sys.executable, "-c", HOLD, str(stop)],
+            env={**env, **(extra_env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        started.append(proc)
+        return proc
+
+    yield start
+    stop.touch()
+    for proc in started:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def read_line(proc: subprocess.Popen, timeout: float) -> str | None:
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    return proc.stdout.readline().strip() if ready else None
+
+
+def run_lease(env: dict[str, str], *args: str, module: bool = False) -> subprocess.CompletedProcess:
+    launcher = [sys.executable, "-m", "agd.gpu_lease"] if module else LEASE
+    return subprocess.run([*launcher, *args], env=env, capture_output=True, text=True, timeout=30)
+
+
+def test_concurrent_jobs_get_distinct_devices_and_a_killed_jobs_device_goes_to_the_waiting_one(holders, env):
+    jobs = [holders() for _ in DEVICES]
+    devices = [read_line(job, timeout=10) for job in jobs]
+    assert sorted(devices) == DEVICES
+    for job, device in zip(jobs, devices):  # the exec'd command itself holds the lock: no wrapper process
+        assert (Path(env["AGD_GPU_LOCK_DIR"]) / f"gpu{device}.lock").read_text().strip() == str(job.pid)
+
+    waiting = holders()
+    assert read_line(waiting, timeout=1.0) is None
+    assert waiting.poll() is None
+
+    jobs[1].kill()
+    jobs[1].wait()
+    assert read_line(waiting, timeout=10) == devices[1]
+
+
+def test_count_two_gets_two_distinct_devices(env):
+    result = run_lease(env, "--count", "2", "--", sys.executable, "-c", PRINT)
+    assert result.returncode == 0, result.stderr
+    leased = result.stdout.strip().split(",")
+    assert len(leased) == 2 and len(set(leased)) == 2 and set(leased) <= set(DEVICES)
+    assert f"using GPUs {result.stdout.strip()}" in result.stderr
+
+
+def test_preset_cuda_visible_devices_passes_through_without_locking(holders, env):
+    job = holders(extra_env={"CUDA_VISIBLE_DEVICES": "5"})
+    assert read_line(job, timeout=10) == "5"
+    held = lease(len(DEVICES), Path(env["AGD_GPU_LOCK_DIR"]), DEVICES, timeout=0)
+    try:
+        assert sorted(device for device, _ in held) == DEVICES
+    finally:
+        for _, fd in held:
+            os.close(fd)
+
+
+def test_no_gpus_runs_the_command_without_cuda_visible_devices(tmp_path, env):
+    empty_bin = tmp_path / "bin"
+    empty_bin.mkdir()
+    result = run_lease({**env, "AGD_GPU_IDS": "", "PATH": str(empty_bin)}, "--", sys.executable, "-c", PRINT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "<unset>"
+    assert "no GPUs found" in result.stderr
+
+
+def test_timeout_with_all_devices_busy_exits_75_and_says_how_to_fix(env):
+    held = lease(len(DEVICES), Path(env["AGD_GPU_LOCK_DIR"]), DEVICES, timeout=0)
+    try:
+        result = run_lease(env, "--timeout", "1", "--", sys.executable, "-c", PRINT)
+    finally:
+        for _, fd in held:
+            os.close(fd)
+    assert result.returncode == EX_TEMPFAIL
+    assert result.stdout == ""
+    assert "busy: 0,1,2" in result.stderr and "--resources gpu=N" in result.stderr
+
+
+def test_exit_code_is_the_commands(env):
+    result = run_lease(env, "--", sys.executable, "-c", "raise SystemExit(3)", module=True)
+    assert result.returncode == 3, result.stderr
+    assert "using GPU " in result.stderr
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["python"], "after --"),
+    (["--"], "no command"),
+    (["--count", "0", "--", "python"], "at least 1"),
+    (["--count", "4", "--", "python"], "only 3 GPU(s)"),
+])
+def test_bad_usage_exits_2(argv, message, monkeypatch, capsys):
+    monkeypatch.setenv("AGD_GPU_IDS", ",".join(DEVICES))
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_available_devices_from_env_or_nvidia_smi(tmp_path):
+    assert available_devices({"AGD_GPU_IDS": " 2, 0,2 ,"}) == ["2", "0"]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    assert available_devices({"PATH": str(bin_dir)}) == []
+
+    nvidia_smi = bin_dir / "nvidia-smi"
+    nvidia_smi.write_text("#!/bin/sh\nprintf '0\\n1\\n'\n")
+    nvidia_smi.chmod(0o755)
+    assert available_devices({"AGD_GPU_IDS": "", "PATH": str(bin_dir)}) == ["0", "1"]
+
+    nvidia_smi.write_text("#!/bin/sh\necho 'NVIDIA-SMI has failed' >&2\nexit 9\n")
+    assert available_devices({"PATH": str(bin_dir)}) == []
