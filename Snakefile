@@ -1,0 +1,23 @@
+# AGD reproduction: config.yaml -> run table -> one training job per run -> tidy CSVs -> figures.
+# snakemake -n                                  plan the paper grid
+# snakemake --cores all --resources gpu=4       run it on a 4-GPU box
+# snakemake --cores all --config preset=quick   every figure on the CPU in minutes
+# snakemake --cores all figures/fig3.pdf        one figure and only its runs
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    default_target: True
+    localrule: True
+    input:
+        expand("figures/{figure}.{ext}", figure=FIGURE_NAMES, ext=("pdf", "png")),
+        "results/summary.csv",
+        "results/tuned.csv",

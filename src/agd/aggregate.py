@@ -1,0 +1,98 @@
+"""From run directories to tidy tables: one CSV per figure, the run summary, and the tuned learning rates."""
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+PARAMS = ["figure", "panel", "run", "arch", "dataset", "loss", "depth", "width", "batch_size", "optimizer",
+          "lr", "seed", "bias"]
+RUN_PARAMS = PARAMS[2:]
+SETTING = ["panel", "arch", "dataset", "loss", "depth", "width", "batch_size", "seed", "optimizer"]
+BASELINES = ("adam", "sgd")
+TUNING_RULES = ("final_test_acc", "best_test_acc", "final_train_loss")
+
+
+def run_status(run_dir: Path) -> str:
+    """completed or diverged (from run.json), running (metrics but no record yet) or missing."""
+    record = run_dir / "run.json"
+    if record.exists():
+        return json.loads(record.read_text())["status"]
+    return "running" if (run_dir / "metrics.csv").exists() else "missing"
+
+
+def figure_table(members: Iterable[Mapping], runs_dir: Path) -> pd.DataFrame:
+    """Every metric row of a figure's runs, clipped to the figure's epochs, with the run's parameters.
+
+    A run that is not there still gets one row, with status `missing` (failed or not yet trained)
+    or `not_run` (disabled in the config, e.g. ImageNet), so that its panel can say so.
+    """
+    frames = []
+    for member in members:
+        params = {key: member[key] for key in PARAMS}
+        run_dir = Path(runs_dir) / member["run"]
+        status = run_status(run_dir) if member["enabled"] else "not_run"
+        if status in ("missing", "not_run"):
+            frame = pd.DataFrame([{}])
+        else:
+            frame = pd.read_csv(run_dir / "metrics.csv")
+            frame = frame[frame["epoch"] <= member["panel_epochs"]]
+        frames.append(frame.assign(**params, status=status, epochs=member["panel_epochs"]))
+    table = pd.concat(frames, ignore_index=True)
+    leading = PARAMS + ["status", "epochs"]
+    return table[leading + [c for c in table.columns if c not in leading]]
+
+
+def summary_table(runs: pd.DataFrame, runs_dir: Path) -> pd.DataFrame:
+    """One row per run: status, final and best train loss and test accuracy, and wall time."""
+    rows = []
+    for run in runs.to_dict("records"):
+        run_dir = Path(runs_dir) / run["run"]
+        row = {key: run[key] for key in RUN_PARAMS} | {"epochs": run["epochs"], "status": run_status(run_dir)}
+        if not run["enabled"]:
+            row["status"] = "not_run"
+        elif row["status"] != "missing":
+            metrics = pd.read_csv(run_dir / "metrics.csv")
+            epochs = metrics[metrics["kind"] == "epoch"]
+            final = epochs.iloc[-1]
+            best = epochs.loc[epochs["test_acc"].fillna(-1).idxmax()]
+            row |= {
+                "epochs_completed": int(final["epoch"]),
+                "final_train_loss": final["train_loss"], "best_train_loss": epochs["train_loss"].min(),
+                "final_test_acc": final["test_acc"], "best_test_acc": best["test_acc"],
+                "best_test_acc_epoch": int(best["epoch"]), "final_train_acc": final["train_acc"],
+                "wall_time_s": final["time_s"],
+            }
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def tuning_score(run_rows: pd.DataFrame, rule: str) -> float:
+    """Higher is better; a diverged or empty run scores -inf."""
+    epochs = run_rows[run_rows["kind"] == "epoch"]
+    if epochs.empty:
+        return -np.inf
+    final = epochs.iloc[-1]
+    score = {
+        "final_test_acc": final["test_acc"],
+        "best_test_acc": epochs["test_acc"].max(),
+        "final_train_loss": -final["train_loss"],
+    }[rule]
+    return -np.inf if pd.isna(score) else float(score)
+
+
+def select_tuned(figure: pd.DataFrame, rule: str) -> pd.DataFrame:
+    """For each baseline and setting of a figure, the learning rate its grid's best run used."""
+    if rule not in TUNING_RULES:
+        raise ValueError(f"tuning_rule {rule!r}: choose one of {', '.join(TUNING_RULES)}")
+    columns = ["figure", *SETTING, "lr", "rule", "score", "candidates"]
+    baselines = figure[figure["optimizer"].isin(BASELINES)]
+    rows = []
+    for setting, group in baselines.groupby(SETTING, dropna=False):
+        scores = {lr: tuning_score(rows_of_lr, rule) for lr, rows_of_lr in group.groupby("lr")}
+        best_lr = max(scores, key=lambda lr: (scores[lr], -lr))  # ties: the smaller rate
+        rows.append({"figure": group["figure"].iloc[0], **dict(zip(SETTING, setting)), "lr": best_lr,
+                     "rule": rule, "score": scores[best_lr], "candidates": len(scores)})
+    return pd.DataFrame(rows, columns=columns)

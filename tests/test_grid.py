@@ -1,0 +1,75 @@
+"""The run table: config grids expanded once, shared runs merged, readable run directories."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from agd import grid
+from agd.pipeline import train_command
+
+CONFIG = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
+
+
+def config_for(preset: str, **overrides) -> dict:
+    config = copy.deepcopy(CONFIG)
+    config["preset"] = preset
+    config.update(overrides)
+    return config
+
+
+def test_run_ids_are_readable_and_lossless():
+    run = dict(arch="fcn", dataset="mnist5k", loss="mse", depth=8, width=256, batch_size=128,
+               optimizer="adam", lr=1e-4, seed=0, bias=False)
+    assert grid.run_id(run) == "fcn-mnist5k-mse/d8-w256-bs128/adam-lr1e-04/seed0"
+    conv = run | dict(arch="resnet18", depth=None, width=64, optimizer="agd", lr=None, bias=True)
+    assert grid.run_id(conv) == "resnet18-mnist5k-mse/w64-bs128-bias/agd/seed0"
+    assert grid.lr_tag(5e-7) == "5e-07"
+    assert grid.lr_tag(2.5e-4) != grid.lr_tag(2e-4)
+
+
+def test_shared_runs_train_once_for_the_longest_figure():
+    table = grid.membership(config_for("paper"))
+    unique = grid.runs(config_for("paper")).set_index("run")
+    # Fig. 3's depth-16 width-512 cell is Fig. 1's FCN AGD run (spec §6 #26).
+    shared = "fcn-cifar10-mse/d16-w512-bs128/agd/seed0"
+    assert set(table[table["run"] == shared]["figure"]) == {"fig1", "fig3"}
+    # Fig. 4's batch-128 run is Fig. 3's depth-4 width-512 cell: 2000 epochs serve both, with step rows.
+    cell = "fcn-cifar10-mse/d4-w512-bs128/agd/seed0"
+    assert unique.loc[cell, "epochs"] == 2000
+    assert unique.loc[cell, "log_steps"] == 391
+    assert unique.index.is_unique
+
+
+def test_iterations_become_epochs_per_batch_size():
+    table = grid.membership(config_for("paper"))
+    fig4 = table[table["figure"] == "fig4"].set_index("batch_size")
+    # 500k iterations on CIFAR-10's 50k images: 1563 / 391 / 49 / 13 steps per epoch.
+    assert fig4["panel_epochs"].to_dict() == {32: 320, 128: 1279, 1024: 10205, 4096: 38462}
+    assert fig4["panel_log_steps"].to_dict() == {32: 1563, 128: 391, 1024: 49, 4096: 13}
+
+
+def test_imagenet_rows_are_kept_but_disabled():
+    off = grid.runs(config_for("paper"))
+    on = grid.runs(config_for("paper", imagenet={"enabled": True, "root": "/x"}))
+    imagenet = off[off["dataset"] == "imagenet"]
+    assert len(imagenet) == 2 and not imagenet["enabled"].any()
+    assert on[on["dataset"] == "imagenet"]["enabled"].all()
+
+
+def test_unknown_preset_names_the_key():
+    with pytest.raises(grid.ConfigError, match="preset: 'nope'.*paper, quick"):
+        grid.runs(config_for("nope"))
+
+
+def test_train_command_carries_the_run():
+    runs = grid.runs(config_for("paper")).set_index("run")
+    row = runs.loc["fcn-cifar10-mse/d8-w256-bs128/sgd-lr1e-01/seed0"]
+    command = train_command(row, CONFIG["presets"]["paper"], CONFIG)
+    for part in ("--arch fcn", "--dataset cifar10", "--optimizer sgd", "--lr 0.1", "--depth 8", "--width 256",
+                 "--train-bs 128", "--epochs 2000", "--device cuda", "--keep-checkpoint"):
+        assert part in command
+    agd_row = runs.loc["resnet18-cifar10-mse/w64-bs128/agd/seed0"]
+    agd_command = train_command(agd_row, CONFIG["presets"]["paper"], CONFIG)
+    assert "--lr" not in agd_command and "--depth" not in agd_command

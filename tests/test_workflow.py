@@ -1,0 +1,224 @@
+"""The Snakemake workflow, run for real in a scratch working directory with its own copy of config.yaml."""
+
+import itertools
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from agd.metrics import COLUMNS
+
+REPO = Path(__file__).parents[1]
+CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
+FIGURES = ["showcase", "fig1", "fig2", "fig3", "fig4"]
+
+
+def snakemake(workdir: Path, *args: str, config: dict | None = None, repo: Path = REPO) -> subprocess.CompletedProcess:
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config or CONFIG, sort_keys=False))
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "-d", str(workdir), *args],
+        capture_output=True, text=True,
+    )
+
+
+def planned(result: subprocess.CompletedProcess) -> dict[str, int]:
+    """Jobs per rule from a dry run's 'Job stats' table."""
+    assert result.returncode == 0, result.stdout + result.stderr
+    stats = result.stdout.split("Job stats:")[-1]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", stats, flags=re.M))
+    return {rule: int(n) for rule, n in counts.items() if rule != "total"}
+
+
+def expected_runs(config: dict, figures: list[str]) -> set[tuple]:
+    """Unique runs of some figures, from the grid in the config (ImageNet off)."""
+    preset = config["presets"][config["preset"]]
+    keys = set()
+    for figure in figures:
+        for panel in preset["figures"][figure]["panels"].values():
+            if panel["dataset"] == "imagenet":
+                continue
+            depths = panel.get("depth", [None]) if panel["arch"] == "fcn" else [None]
+            for opt, lrs in panel["optimizers"].items():
+                for depth, width, bs, lr, seed in itertools.product(
+                    depths, panel.get("width", [None]), panel["batch_size"], lrs or [None], panel.get("seeds", [0])
+                ):
+                    keys.add((panel["arch"], panel["dataset"], panel.get("loss", "mse"), depth, width, bs, opt, lr, seed))
+    return keys
+
+
+def with_preset(name: str, **changes) -> dict:
+    config = yaml.safe_load(yaml.safe_dump(CONFIG))
+    config["preset"] = name
+    config.update(changes)
+    return config
+
+
+def test_dry_run_plans_the_whole_paper_grid(tmp_path):
+    jobs = planned(snakemake(tmp_path, "-n"))
+    assert jobs["train"] == len(expected_runs(CONFIG, FIGURES)) == 91
+    assert {f"figure_{f}" for f in FIGURES} <= set(jobs)
+    assert jobs["download_data"] == 2  # CIFAR-10 and CIFAR-100, once each
+
+
+@pytest.mark.parametrize("figure", FIGURES)
+def test_one_figure_plans_only_its_runs(tmp_path, figure):
+    jobs = planned(snakemake(tmp_path, "-n", f"figures/{figure}.pdf"))
+    assert jobs.get("train", 0) == len(expected_runs(CONFIG, [figure]))
+    assert [rule for rule in jobs if rule.startswith("figure_")] == [f"figure_{figure}"]
+    assert "summary" not in jobs
+
+
+def edit(config: dict, path: str, value) -> dict:
+    config = yaml.safe_load(yaml.safe_dump(config))
+    *parents, last = path.split(".")
+    node = config
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    return config
+
+
+BAD_CONFIGS = [
+    ("epochz", "epochz"),
+    ("presets.paper.figures.fig3.panels.grid.epochz", "epochz"),
+    ("presets.paper.figures.fig3.panels.grid.arch", "mlp"),
+    ("presets.paper.figures.fig2.panels.fcn.optimizers.adam", "adam"),
+    ("presets.paper.figures.fig3.panels.grid.width", "width"),
+    ("tuning_rule", "tuning_rule"),
+]
+BAD_VALUES = {"epochz": 3, "arch": "mlp", "adam": [], "width": [-64], "tuning_rule": "lowest_lr"}
+
+
+@pytest.mark.parametrize("path, named", BAD_CONFIGS)
+def test_schema_rejects_bad_configs_naming_the_key(tmp_path, path, named):
+    value = BAD_VALUES.get(path.split(".")[-1], 3)
+    result = snakemake(tmp_path, "-n", config=edit(CONFIG, path, value))
+    assert result.returncode != 0
+    assert named in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_unknown_preset_is_named(tmp_path):
+    result = snakemake(tmp_path, "-n", "--config", "preset=laptop")
+    assert result.returncode != 0
+    assert "preset: 'laptop'" in result.stdout + result.stderr
+
+
+def test_imagenet_without_data_stops_before_any_job(tmp_path, monkeypatch):
+    monkeypatch.delenv("IMAGENET_PATH", raising=False)
+    result = snakemake(tmp_path, "-n", config=with_preset("paper", imagenet={"enabled": True, "root": None}))
+    assert result.returncode != 0
+    assert "imagenet.root" in result.stdout + result.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_preset_without_cuda_stops_before_any_job(tmp_path):
+    result = snakemake(tmp_path, "--cores", "1", "figures/fig2.pdf")
+    assert result.returncode != 0
+    assert "preset=quick" in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
+
+
+# --- a real run of part of the quick preset ---
+
+QUICK_TARGETS = ["figures/fig2.pdf", "figures/fig4.pdf"]
+
+
+@pytest.fixture(scope="module")
+def workflow_copy(tmp_path_factory) -> Path:
+    """The workflow's files in a scratch place, so a test can edit plotting code without touching the repo."""
+    copy = tmp_path_factory.mktemp("repo")
+    shutil.copy(REPO / "Snakefile", copy)
+    for folder in ("workflow", "src"):
+        shutil.copytree(REPO / folder, copy / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    return copy
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory, workflow_copy) -> Path:
+    workdir = tmp_path_factory.mktemp("quick")
+    result = snakemake(workdir, "--cores", "2", *QUICK_TARGETS, config=with_preset("quick"), repo=workflow_copy)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return workdir
+
+
+@pytest.mark.slow
+def test_quick_subset_end_to_end(quick_run):
+    config = with_preset("quick")
+    for figure in ("fig2", "fig4"):
+        assert (quick_run / f"figures/{figure}.pdf").stat().st_size > 0
+        assert (quick_run / f"figures/{figure}.png").stat().st_size > 0
+        table = pd.read_csv(quick_run / f"results/{figure}.csv")
+        assert list(table.columns[:15]) == ["figure", "panel", "run", "arch", "dataset", "loss", "depth", "width",
+                                            "batch_size", "optimizer", "lr", "seed", "bias", "status", "epochs"]
+        assert set(COLUMNS) <= set(table.columns)
+        assert (table["status"] == "completed").all()
+        assert table["run"].nunique() == len(expected_runs(config, [figure]))
+    fig4 = pd.read_csv(quick_run / "results/fig4.csv")
+    first_epoch = fig4[(fig4["kind"] == "step") & (fig4["batch_size"] == 32)]
+    assert first_epoch["step"].tolist() == list(range(1, 126))  # every iteration of epoch 1 at batch 32
+
+    tuned = pd.read_csv(quick_run / "results/tuned/fig2.csv")
+    assert sorted(tuned["optimizer"]) == ["adam", "sgd"]
+    assert tuned["candidates"].tolist() == [5, 5]
+    run_dir = quick_run / "results/runs/fcn-mnist5k-mse/d8-w64-bs128/adam-lr1e-04/seed0"
+    for name in ("metrics.csv", "run.json", "train.log", "benchmark.tsv"):
+        assert (run_dir / name).exists(), name
+
+
+@pytest.mark.slow
+def test_reruns_touch_only_what_changed(quick_run, workflow_copy):
+    config = with_preset("quick")
+
+    def dry_run(*targets, config=config):
+        return snakemake(quick_run, "-n", *targets, config=config, repo=workflow_copy)
+
+    assert "Nothing to be done" in dry_run(*QUICK_TARGETS).stdout
+
+    # Editing a figure's plotting code redraws that figure only.
+    module = workflow_copy / "src/agd/figures/fig2.py"
+    module.write_text(module.read_text() + "# restyled\n")
+    assert planned(dry_run(*QUICK_TARGETS)) == {"figure_fig2": 1}
+    redraw = snakemake(quick_run, "--cores", "1", "figures/fig2.pdf", config=config, repo=workflow_copy)
+    assert redraw.returncode == 0, redraw.stderr[-2000:]
+
+    # A new seed trains only the new runs.
+    seeded = edit(config, "presets.quick.figures.fig2.panels.fcn.seeds", [0, 1])
+    jobs = planned(dry_run("figures/fig2.pdf", config=seeded))
+    assert jobs["train"] == len(expected_runs(config, ["fig2"]))  # one seed's worth: the seed-0 runs are done
+
+    # A new figure trains only its own runs, not those it shares with finished ones.
+    jobs = planned(dry_run("figures/fig3.pdf"))
+    shared = expected_runs(config, ["fig3"]) & (expected_runs(config, ["fig2"]) | expected_runs(config, ["fig4"]))
+    assert shared and jobs["train"] == len(expected_runs(config, ["fig3"])) - len(shared)
+
+
+@pytest.mark.slow
+def test_failed_runs_leave_other_figures_and_partial_figures_name_them(tmp_path):
+    # fig1 holds one run that fails in the training job: its ImageNet folders exist but hold no classes.
+    root = tmp_path / "imagenet"
+    (root / "train").mkdir(parents=True)
+    (root / "val").mkdir()
+    config = with_preset("quick", imagenet={"enabled": True, "root": str(root)})
+    figures = config["presets"]["quick"]["figures"]
+    figures["fig1"]["panels"] = {"imagenet": {"arch": "fcn", "dataset": "imagenet", "depth": [2], "width": [8],
+                                              "batch_size": [8], "optimizers": {"agd": None}, "epochs": 1}}
+    work = tmp_path / "work"
+    work.mkdir()
+    result = snakemake(work, "--cores", "2", "--keep-going", "figures/fig1.pdf", "figures/fig2.pdf", config=config)
+    assert result.returncode != 0
+    assert (work / "figures/fig2.png").exists() and not (work / "figures/fig1.png").exists()
+    log = next((work / "results/runs").glob("fcn-imagenet-*/*/agd/seed0/train.log")).read_text()
+    assert "class" in log  # the job's own error message, not a workflow crash
+
+    partial = snakemake(work, "--cores", "1", "--config", "partial=True", "--", "figures/fig1.pdf", config=config)
+    assert partial.returncode == 0, partial.stdout[-2000:] + partial.stderr[-2000:]
+    table = pd.read_csv(work / "results/fig1.csv")
+    assert table["status"].tolist() == ["missing"]
+    assert (work / "figures/fig1.png").exists()

@@ -1,0 +1,51 @@
+# Tidy CSVs under results/: one per figure, the run summary, and the tuned learning rates.
+
+
+rule aggregate_figure:
+    input:
+        figure_metrics,
+    output:
+        "results/{figure}.csv",
+    wildcard_constraints:
+        figure="|".join(FIGURE_NAMES),
+    params:
+        members=lambda wildcards: figure_members(wildcards.figure).to_dict("records"),
+        runs_dir=RUNS_DIR,
+    localrule: True
+    script:
+        "../scripts/aggregate_figure.py"
+
+
+rule summary:
+    input:
+        expand(f"{RUNS_DIR}/{{run}}/metrics.csv", run=planned_runs(RUNS.index)),
+    output:
+        "results/summary.csv",
+    params:
+        runs=RUNS.to_dict("records"),
+        runs_dir=RUNS_DIR,
+    localrule: True
+    script:
+        "../scripts/summary.py"
+
+
+rule select_tuned:
+    input:
+        "results/{figure}.csv",
+    output:
+        "results/tuned/{figure}.csv",
+    params:
+        rule=config["tuning_rule"],
+    localrule: True
+    script:
+        "../scripts/select_tuned.py"
+
+
+rule tuned_table:
+    input:
+        expand("results/tuned/{figure}.csv", figure=FIGURE_NAMES),
+    output:
+        "results/tuned.csv",
+    localrule: True
+    script:
+        "../scripts/tuned_table.py"
