@@ -474,3 +474,24 @@ def test_imagenet_without_a_root_names_the_variable(tmp_path, monkeypatch):
     assert imagenet_root_from_env() == tmp_path
     with pytest.raises(ValueError, match="val/"):
         load_dataset("imagenet", device=CPU)
+
+
+def test_download_entry_point_fetches_once_and_reports_failures(tmp_path, monkeypatch, capsys):
+    """What the workflow's download_data rule runs: python -m agd.download DATASET --data-dir DIR."""
+    from agd.download import main as download
+
+    source, data_dir = tmp_path / "source", tmp_path / "data"
+    source.mkdir()
+    write_fake_cifar10(source)
+    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda path, md5=None: os.path.isfile(path))
+    monkeypatch.setattr(torchvision.datasets.cifar, "download_and_extract_archive", fake_fetch(source))
+    assert download(["cifar10", "--data-dir", str(data_dir)]) == 0
+    assert "cifar10: 20 training and 6 test images" in capsys.readouterr().out
+    assert (data_dir / "cifar-10-batches-py" / "data_batch_5").is_file()
+
+    def no_network(*args, **kwargs):
+        raise URLError("no network")
+
+    monkeypatch.setattr(torchvision.datasets.mnist, "download_and_extract_archive", no_network)
+    assert download(["mnist", "--data-dir", str(data_dir)]) == 1
+    assert "mnist" in capsys.readouterr().err
