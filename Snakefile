@@ -3,8 +3,12 @@
 # snakemake --cores all --resources gpu=4       run it on a 4-GPU box
 # snakemake --cores all --config preset=quick   every figure on the CPU in minutes
 # snakemake --cores all figures/fig3.pdf        one figure and only its runs
+# snakemake --report report.html                every figure with its caption, and the run summary
 
 configfile: "config.yaml"
+
+
+report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
@@ -12,6 +16,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/paper.smk"
 
 
 rule all:
@@ -21,3 +26,6 @@ rule all:
         expand("figures/{figure}.{ext}", figure=FIGURE_NAMES, ext=("pdf", "png")),
         "results/summary.csv",
         "results/tuned.csv",
+        "results/numbers.csv",
+        # Without TeX the rest still builds; `snakemake paper/main.pdf` then says how to install it.
+        ["paper/main.pdf"] if HAVE_TEX else [],

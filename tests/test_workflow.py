@@ -1,6 +1,7 @@
 """The Snakemake workflow, run for real in a scratch working directory with its own copy of config.yaml."""
 
 import itertools
+import os
 import re
 import shutil
 import subprocess
@@ -128,6 +129,15 @@ def test_cuda_preset_without_cuda_stops_before_any_job(tmp_path):
 # --- a real run of part of the quick preset ---
 
 QUICK_TARGETS = ["figures/fig2.pdf", "figures/fig4.pdf"]
+HAVE_TEX = shutil.which("latexmk") is not None
+
+
+def quick_subset() -> dict:
+    """The quick preset with its two cheapest figures only, so `snakemake` (all) stays short."""
+    config = with_preset("quick")
+    figures = config["presets"]["quick"]["figures"]
+    config["presets"]["quick"]["figures"] = {name: figures[name] for name in ("fig2", "fig4")}
+    return config
 
 
 @pytest.fixture(scope="module")
@@ -137,20 +147,23 @@ def workflow_copy(tmp_path_factory) -> Path:
     shutil.copy(REPO / "Snakefile", copy)
     for folder in ("workflow", "src"):
         shutil.copytree(REPO / folder, copy / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    (copy / "paper").mkdir()
+    for source in ("main.tex", "reported_numbers.csv"):
+        shutil.copy(REPO / "paper" / source, copy / "paper")
     return copy
 
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory, workflow_copy) -> Path:
     workdir = tmp_path_factory.mktemp("quick")
-    result = snakemake(workdir, "--cores", "2", *QUICK_TARGETS, config=with_preset("quick"), repo=workflow_copy)
+    result = snakemake(workdir, "--cores", "2", config=quick_subset(), repo=workflow_copy)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return workdir
 
 
 @pytest.mark.slow
 def test_quick_subset_end_to_end(quick_run):
-    config = with_preset("quick")
+    config = quick_subset()
     for figure in ("fig2", "fig4"):
         assert (quick_run / f"figures/{figure}.pdf").stat().st_size > 0
         assert (quick_run / f"figures/{figure}.png").stat().st_size > 0
@@ -171,10 +184,53 @@ def test_quick_subset_end_to_end(quick_run):
     for name in ("metrics.csv", "run.json", "train.log", "benchmark.tsv"):
         assert (run_dir / name).exists(), name
 
+    summary = pd.read_csv(quick_run / "results/summary.csv")
+    assert len(summary) == len(expected_runs(config, ["fig2", "fig4"])) and (summary["status"] == "completed").all()
+    numbers = pd.read_csv(quick_run / "results/numbers.csv").set_index("id")
+    assert numbers.loc["fig4_b128", "dataset"] == "mnist5k" and numbers.loc["fig4_b128", "reproduced"] > 20
+    assert numbers.loc["fig1_fcn_agd", "run"] == "figure not in this preset"
+    assert "preset quick" in (quick_run / "figures/fig2.txt").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAVE_TEX and not os.environ.get("AGD_REQUIRE_TEX"), reason="TeX (latexmk) not installed")
+def test_paper_and_report_build(quick_run, workflow_copy):
+    paper = quick_run / "paper/main.pdf"
+    assert paper.stat().st_size > 10_000
+    report = snakemake(quick_run, "--report", "report.html", config=quick_subset(), repo=workflow_copy)
+    assert report.returncode == 0, report.stderr[-2000:]
+    html = (quick_run / "report.html").read_text()
+    assert "fig2.png" in html and "fig4.png" in html and "summary.csv" in html
+
+
+def test_paper_without_tex_says_how_to_install_it(tmp_path):
+    """The paper rule on a machine without latexmk: a message with the install command, not a crash."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in Path("/usr/bin").iterdir():
+        if tool.name not in ("latexmk", "pdflatex"):
+            (bin_dir / tool.name).symlink_to(tool)
+    (tmp_path / "paper").mkdir()
+    shutil.copy(REPO / "paper/main.tex", tmp_path / "paper")
+    for name in ("generated/figures.tex", "generated/numbers.tex", "generated/preset.tex"):
+        (tmp_path / "paper" / name).parent.mkdir(exist_ok=True)
+        (tmp_path / "paper" / name).write_text("")
+    for figure in FIGURES:
+        (tmp_path / "figures").mkdir(exist_ok=True)
+        (tmp_path / f"figures/{figure}.pdf").write_text("")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(with_preset("quick")))
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "--cores", "1",
+         "paper/main.pdf", "--allowed-rules", "paper"],
+        capture_output=True, text=True, env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{bin_dir}"},
+    )
+    assert result.returncode != 0
+    assert "needs TeX" in result.stdout + result.stderr and "apt-get install latexmk" in result.stdout + result.stderr
+
 
 @pytest.mark.slow
 def test_reruns_touch_only_what_changed(quick_run, workflow_copy):
-    config = with_preset("quick")
+    config = quick_subset()
 
     def dry_run(*targets, config=config):
         return snakemake(quick_run, "-n", *targets, config=config, repo=workflow_copy)
@@ -194,7 +250,7 @@ def test_reruns_touch_only_what_changed(quick_run, workflow_copy):
     assert jobs["train"] == len(expected_runs(config, ["fig2"]))  # one seed's worth: the seed-0 runs are done
 
     # A new figure trains only its own runs, not those it shares with finished ones.
-    jobs = planned(dry_run("figures/fig3.pdf"))
+    jobs = planned(dry_run("figures/fig3.pdf", config=with_preset("quick")))
     shared = expected_runs(config, ["fig3"]) & (expected_runs(config, ["fig2"]) | expected_runs(config, ["fig4"]))
     assert shared and jobs["train"] == len(expected_runs(config, ["fig3"])) - len(shared)
 

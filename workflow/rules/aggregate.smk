@@ -20,7 +20,7 @@ rule summary:
     input:
         expand(f"{RUNS_DIR}/{{run}}/metrics.csv", run=planned_runs(RUNS.index)),
     output:
-        "results/summary.csv",
+        report("results/summary.csv", category="Results", labels={"table": "runs"}),
     params:
         runs=RUNS.to_dict("records"),
         runs_dir=RUNS_DIR,
@@ -49,3 +49,17 @@ rule tuned_table:
     localrule: True
     script:
         "../scripts/tuned_table.py"
+
+
+rule numbers:
+    input:
+        reported=f"{workflow.basedir}/paper/reported_numbers.csv",
+        figures=expand("results/{figure}.csv", figure=FIGURE_NAMES),
+        tuned=expand("results/tuned/{figure}.csv", figure=FIGURE_NAMES),
+    output:
+        report("results/numbers.csv", category="Results", labels={"table": "numbers against the paper"}),
+    params:
+        preset=config["preset"],
+    localrule: True
+    script:
+        "../scripts/numbers.py"

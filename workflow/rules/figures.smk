@@ -1,4 +1,11 @@
-# One rule per figure: figures/<name>.pdf and .png from results/<name>.csv and its tuned rates.
+# One rule per figure: figures/<name>.pdf, .png and a caption file from results/<name>.csv and its tuned rates.
+
+
+def figure_notes(figure):
+    panels = PRESET["figures"][figure]["panels"]
+    return [f"{name}: {panel['note']}" for name, panel in panels.items() if "note" in panel]
+
+
 for figure_name in FIGURE_NAMES:
 
     rule:
@@ -7,14 +14,19 @@ for figure_name in FIGURE_NAMES:
         input:
             data=f"results/{figure_name}.csv",
             tuned=f"results/tuned/{figure_name}.csv",
-            code=f"{workflow.basedir}/src/agd/figures/{figure_name}.py",  # editing a figure's module redraws that figure only
+            code=f"{workflow.basedir}/src/agd/figures/{figure_name}.py",  # editing a figure's module redraws it only
         output:
             pdf=f"figures/{figure_name}.pdf",
-            png=f"figures/{figure_name}.png",
+            png=report(f"figures/{figure_name}.png", caption=f"../report/{figure_name}.rst", category="Figures",
+                       labels={"figure": figure_name}),
+            caption=f"figures/{figure_name}.txt",
         params:
-            figure=figure_name,
-            context={"figure": figure_name, "preset": config["preset"],
-                     "description": PRESET.get("description", "")},
+            context={
+                "figure": figure_name,
+                "preset": config["preset"],
+                "description": PRESET.get("description", ""),
+                "notes": figure_notes(figure_name),
+            },
         localrule: True
         script:
             "../scripts/plot_figure.py"

@@ -2,8 +2,13 @@ import importlib
 
 import pandas as pd
 
-figure = snakemake.params.figure
-module = importlib.import_module(f"agd.figures.{figure}")
-fig = module.plot(pd.read_csv(snakemake.input.data), pd.read_csv(snakemake.input.tuned), dict(snakemake.params.context))
+from agd.figures.style import caption
+
+context = dict(snakemake.params.context)
+module = importlib.import_module(f"agd.figures.{context['figure']}")
+data = pd.read_csv(snakemake.input.data)
+fig = module.plot(data, pd.read_csv(snakemake.input.tuned), context)
 fig.savefig(snakemake.output.pdf)
-fig.savefig(snakemake.output.png, dpi=150)
+fig.savefig(snakemake.output.png, dpi=200)
+with open(snakemake.output.caption, "w") as f:
+    f.write(caption(module.TITLE, data, context))

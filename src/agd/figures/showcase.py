@@ -1,5 +1,119 @@
-"""Figure showcase of the paper: for now the test-accuracy curves of its panels."""
+"""The showcase figure (arXiv Fig. 1): accuracy of AGD against Adam and SGD on an FCN, a ResNet-18
+learning-rate sweep, and ResNet-50 on ImageNet. Solid = train accuracy, dotted = test accuracy."""
 
-from agd.figures.curves import plot
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.lines import Line2D
 
-__all__ = ["plot"]
+from agd.figures.style import (OPTIMIZER_COLORS, OPTIMIZER_LABELS, TEST_DASHES, epoch_rows, figure, footer,
+                               mark_not_run, missing_note, not_run_text, tuned_lr)
+
+TITLE = ("AGD trains neural networks reliably without hyperparameters. Left: on a 32-layer FCN, Adam and SGD "
+         "at their default learning rates (0.001 and 0.1) fail to train while AGD trains. Middle: final accuracy "
+         "of Adam and SGD on ResNet-18 over a grid of learning rates; AGD (horizontal lines) is comparable to the "
+         "best tuned baselines. Right: AGD trains ResNet-50 on ImageNet (65.5% top-1 test accuracy in the paper). "
+         "Solid lines are train accuracy, dotted lines test accuracy; the networks are unregularised, with biases "
+         "and affine parameters disabled.")
+
+PANELS = ("fcn", "resnet18_lr_sweep", "imagenet")
+ARCH_NAMES = {"fcn": "FCN", "resnet18": "ResNet-18", "resnet50": "ResNet-50", "vgg16": "VGG-16"}
+DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet": "ImageNet"}
+PANEL_ARCH = {"fcn": "fcn", "resnet18_lr_sweep": "resnet18", "imagenet": "resnet50"}
+EPOCH_XMAX = {"fcn": 1000, "imagenet": 300}  # the paper clips these axes short of the data's end
+LEGEND_ORDER = ("sgd", "adam", "agd")
+
+
+def panel_title(panel: str, rows: pd.DataFrame) -> str:
+    """The paper's title, naming the architecture and dataset actually in the data."""
+    arch = rows["arch"].iloc[0] if not rows.empty else PANEL_ARCH.get(panel, panel)
+    words = [ARCH_NAMES.get(arch, arch)]
+    if not rows.empty:
+        words += [DATASET_NAMES.get(d, d) for d in dict.fromkeys(rows["dataset"])]
+    elif panel == "imagenet":
+        words.append("ImageNet")
+    return " ".join(words)
+
+
+def final_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """The last epoch row of every run that exists."""
+    return epoch_rows(rows).sort_values("epoch").groupby("run", sort=False).tail(1)
+
+
+def shown_runs(rows: pd.DataFrame, tuned: pd.DataFrame, panel: str, optimizer: str) -> pd.DataFrame:
+    """Epoch rows of one optimizer; a baseline with several rates shows its tuned one (else all)."""
+    curves = epoch_rows(rows)
+    curves = curves[curves["optimizer"] == optimizer]
+    lr = tuned_lr(tuned, panel, optimizer)
+    if curves["lr"].nunique() > 1 and lr is not None and np.isclose(curves["lr"], lr).any():
+        curves = curves[np.isclose(curves["lr"], lr)]
+    return curves
+
+
+def accuracy_pair(ax: plt.Axes, x, train, test, color: str, label: str, **kwargs) -> None:
+    """Train accuracy solid, test accuracy dotted, in percent."""
+    ax.plot(x, 100 * np.asarray(train, float), color=color, label=f"{label} train", **kwargs)
+    ax.plot(x, 100 * np.asarray(test, float), color=color, linestyle=TEST_DASHES, label=f"{label} test", **kwargs)
+
+
+def epochs_panel(ax: plt.Axes, rows: pd.DataFrame, tuned: pd.DataFrame, panel: str) -> None:
+    """Train and test accuracy against epochs (log x, x = epoch + 1), one colour per optimizer."""
+    last = 1.0
+    for optimizer in ("agd", "adam", "sgd"):
+        for _, curve in shown_runs(rows, tuned, panel, optimizer).groupby("run", sort=False):
+            curve = curve.sort_values("epoch")
+            x = curve["epoch"] + 1
+            accuracy_pair(ax, x, curve["train_acc"], curve["test_acc"], OPTIMIZER_COLORS[optimizer],
+                          label=OPTIMIZER_LABELS[optimizer])
+            last = max(last, x.max())
+    ax.set_xscale("log")
+    ax.set_xlim(1, max(min(last, EPOCH_XMAX.get(panel, last)), 2))
+    ax.set_xlabel("epochs")
+
+
+def sweep_panel(ax: plt.Axes, rows: pd.DataFrame) -> None:
+    """Final train and test accuracy of each baseline against its learning rate; AGD as horizontal lines."""
+    finals = final_rows(rows)
+    rates = []
+    for optimizer in ("adam", "sgd"):
+        points = finals[finals["optimizer"] == optimizer].groupby("lr")[["train_acc", "test_acc"]].mean()
+        if points.empty:
+            continue
+        accuracy_pair(ax, points.index, points["train_acc"], points["test_acc"], OPTIMIZER_COLORS[optimizer],
+                      marker="o", markersize=2, label=OPTIMIZER_LABELS[optimizer])
+        rates.extend(points.index)
+    agd = finals[finals["optimizer"] == "agd"]
+    if not agd.empty:
+        ax.axhline(100 * agd["train_acc"].mean(), color=OPTIMIZER_COLORS["agd"], label="AGD train")
+        ax.axhline(100 * agd["test_acc"].mean(), color=OPTIMIZER_COLORS["agd"], linestyle=TEST_DASHES,
+                   label="AGD test")
+    ax.set_xscale("log")
+    if rates:
+        low, high = min(rates), max(rates)
+        ax.set_xlim((low, high) if high > low else (low / 10, high * 10))
+    ax.set_xlabel("learning rate")
+
+
+def plot(data: pd.DataFrame, tuned: pd.DataFrame, context: dict) -> plt.Figure:
+    fig, axes = figure(462.6, 189.4, 1, 3)
+    for ax, panel in zip(axes.flat, PANELS):
+        rows = data[data["panel"] == panel]
+        ax.set_title(panel_title(panel, rows))
+        reason = not_run_text(rows)
+        if reason is None and epoch_rows(rows).empty:
+            reason = "no epochs logged yet"
+        if reason:
+            mark_not_run(ax, reason)
+            continue
+        if panel == "resnet18_lr_sweep":
+            sweep_panel(ax, rows)
+        else:
+            epochs_panel(ax, rows, tuned, panel)
+        missing_note(ax, rows)
+        ax.set_ylim(0, 100)
+    axes[0, 0].set_ylabel("accuracy (%)")
+    handles = [Line2D([], [], color=OPTIMIZER_COLORS[o], label=OPTIMIZER_LABELS[o]) for o in LEGEND_ORDER]
+    fig.legend(handles=handles, loc="upper center", ncol=len(handles), bbox_to_anchor=(0.5, 1.0))
+    fig.tight_layout(rect=(0, 0, 1, 0.92))
+    footer(fig, data, context)
+    return fig

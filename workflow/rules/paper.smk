@@ -1,0 +1,40 @@
+# paper/main.pdf: the LaTeX document that includes every generated figure and the numbers table.
+import shutil
+
+TEX_INSTALL = "apt-get install latexmk texlive-latex-recommended texlive-fonts-recommended (Debian/Ubuntu)"
+HAVE_TEX = shutil.which("latexmk") is not None
+
+
+rule paper_sources:
+    input:
+        captions=expand("figures/{figure}.txt", figure=FIGURE_NAMES),
+        numbers="results/numbers.csv",
+    output:
+        figures="paper/generated/figures.tex",
+        numbers="paper/generated/numbers.tex",
+        preset="paper/generated/preset.tex",
+    params:
+        preset=config["preset"],
+        description=PRESET.get("description", ""),
+    localrule: True
+    script:
+        "../scripts/paper_sources.py"
+
+
+rule paper:
+    input:
+        tex=f"{workflow.basedir}/paper/main.tex",
+        generated=rules.paper_sources.output,
+        figures=expand("figures/{figure}.pdf", figure=FIGURE_NAMES),
+    output:
+        "paper/main.pdf",
+    log:
+        "logs/paper.log",
+    localrule: True
+    shell:
+        # The source stays in the workflow; generated inputs and figures are found through TEXINPUTS.
+        "command -v latexmk > /dev/null || "
+        "{{ echo 'paper/main.pdf needs TeX, which is not installed: {TEX_INSTALL}' >&2; exit 1; }}; "
+        "TEXINPUTS=paper:figures: latexmk -pdf -interaction=nonstopmode -halt-on-error "
+        "-output-directory=paper {input.tex:q} > {log} 2>&1 "
+        "|| {{ tail -n 30 {log} >&2; exit 1; }}"
