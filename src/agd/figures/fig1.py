@@ -1,5 +1,181 @@
-"""Figure fig1 of the paper: for now the test-accuracy curves of its panels."""
+"""Fig. 1 (arXiv Fig. 4, plot1_full): AGD against a tuned baseline on four architectures and datasets.
 
-from agd.figures.curves import plot
+2 rows x 4 columns, one column per panel. Top: AGD's automatic learning rate (mean with the per-epoch min-max
+band) and the objective, log scale; bottom: train and test accuracy. AGD solid, the baseline faint dashed.
+"""
 
-__all__ = ["plot"]
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import LogLocator
+
+from agd.figures.style import (BAND_ALPHA, BASELINE_STYLE, ETA_COLOR, OBJECTIVE_COLOR, OPTIMIZER_LABELS,
+                               TEST_ACC_COLOR, TRAIN_ACC_COLOR, epoch_rows, figure, footer, mark_not_run,
+                               missing_note, not_run_text, tuned_lr)
+
+TITLE = ("Benchmarking AGD on a range of architectures and datasets: an FCN and ResNet-18 on CIFAR-10, VGG-16 on "
+         "CIFAR-100 and ResNet-50 on ImageNet. AGD (solid) is compared with a baseline (faint dashed): Adam with "
+         "its learning rate tuned on a grid for the first three, SGD at learning rate 0.1 for ImageNet. The top row "
+         "shows the objective and AGD's automatic learning rate, with the maximum and minimum learning rate of each "
+         "epoch as a band around the mean; the bottom row shows train and test accuracy. ImageNet used "
+         "cross-entropy loss with mini-batch size 1024, the others square loss with mini-batch size 128.")
+
+WIDTH_PT, HEIGHT_PT = 418.2, 224.1
+PANELS = ("fcn", "resnet18", "vgg16", "imagenet")
+PAPER_SETTINGS = {"fcn": ("fcn", "cifar10"), "resnet18": ("resnet18", "cifar10"), "vgg16": ("vgg16", "cifar100"),
+                  "imagenet": ("resnet50", "imagenet")}
+ARCH_NAMES = {"fcn": "FCN", "resnet18": "ResNet-18", "resnet50": "ResNet-50", "vgg16": "VGG-16"}
+DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet": "ImageNet"}  # others as named
+OBJECTIVE_YLIM = (1e-5, 1e1)  # the paper's top-row range, widened when the data leave it
+NOTE_SIZE = 5
+LEGEND = ("automatic learning rate", "objective", "train accuracy", "test accuracy")
+
+
+def values(rows: pd.DataFrame, column: str, positive: bool = False) -> np.ndarray:
+    """A metric as floats, with non-finite values (and, for log axes, non-positive ones) as NaN gaps."""
+    if column not in rows:
+        return np.full(len(rows), np.nan)
+    out = pd.to_numeric(rows[column], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(out)
+    if positive:
+        bad |= ~(out > 0)
+    return np.where(bad, np.nan, out)
+
+
+def log_limits(arrays, paper: tuple[float, float], room: float = 0.0) -> tuple[float, float]:
+    """The paper's log range, widened by whole decades to the data (within 1e-12..1e6), keeping `room` decades
+    free above the data (for a note at the top of the panel)."""
+    data = np.concatenate([np.ravel(a) for a in arrays]) if len(arrays) else np.array([])
+    data = data[np.isfinite(data) & (data > 0)]
+    low, high = paper
+    if data.size:
+        low = min(low, 10.0 ** max(math.floor(math.log10(data.min())), -12))
+        high = max(high, 10.0 ** min(math.ceil(math.log10(data.max()) + room), 6))
+    return low, high
+
+
+def legend_handles() -> list:
+    """The paper's legend: eta (line and band), objective, train and test accuracy."""
+    eta = (Patch(facecolor=ETA_COLOR, alpha=BAND_ALPHA, linewidth=0), Line2D([], [], color=ETA_COLOR))
+    return [eta, Line2D([], [], color=OBJECTIVE_COLOR), Line2D([], [], color=TRAIN_ACC_COLOR),
+            Line2D([], [], color=TEST_ACC_COLOR)]
+
+
+def format_lr(lr: float) -> str:
+    if 1e-2 <= lr < 1e3:
+        return f"{lr:g}"
+    mantissa, exponent = f"{lr:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def panel_title(panel: str, panel_rows: pd.DataFrame) -> str:
+    """The paper's column title, naming the architecture and dataset actually in the data."""
+    arch, dataset = PAPER_SETTINGS.get(panel, (panel, ""))
+    if not panel_rows.empty:
+        arch, dataset = str(panel_rows["arch"].iloc[0]), str(panel_rows["dataset"].iloc[0])
+    return f"{ARCH_NAMES.get(arch, arch)} {DATASET_NAMES.get(dataset, dataset)}".strip()
+
+
+def baseline(panel: str, panel_rows: pd.DataFrame, tuned: pd.DataFrame) -> tuple[str, float, bool] | None:
+    """(optimizer, lr, tuned over a grid?) of the panel's dashed baseline: the tuned rate, or its only rate."""
+    optimizers = [o for o in dict.fromkeys(panel_rows["optimizer"].dropna()) if not str(o).startswith("agd")]
+    for optimizer in optimizers:
+        rates = pd.to_numeric(panel_rows.loc[panel_rows["optimizer"] == optimizer, "lr"], errors="coerce")
+        rates = rates.dropna().unique()
+        lr = tuned_lr(tuned, panel, optimizer) if {"panel", "optimizer", "lr"} <= set(tuned.columns) else None
+        if lr is None and len(rates) == 1:
+            lr = float(rates[0])
+        if lr is not None:
+            return optimizer, lr, len(rates) > 1
+    return None
+
+
+def baseline_rows(panel_rows: pd.DataFrame, optimizer: str, lr: float) -> pd.DataFrame:
+    rates = pd.to_numeric(panel_rows["lr"], errors="coerce").to_numpy(dtype=float)
+    return panel_rows[(panel_rows["optimizer"] == optimizer).to_numpy() & np.isclose(rates, lr, rtol=1e-6, atol=0)]
+
+
+def agd_rows(panel_rows: pd.DataFrame) -> pd.DataFrame:
+    agd = panel_rows[panel_rows["optimizer"] == "agd"]
+    return agd if not agd.empty else panel_rows[panel_rows["optimizer"].astype(str).str.startswith("agd")]
+
+
+def draw_run(top: plt.Axes, bottom: plt.Axes, rows: pd.DataFrame, style: dict, eta: bool) -> list[np.ndarray]:
+    """One run's epoch curves at x = epoch + 1; returns the log-axis values drawn, for the y limits."""
+    drawn = []
+    for _, curve in rows.groupby("run", sort=False):
+        curve = curve.sort_values("epoch")
+        x = values(curve, "epoch") + 1
+        if eta:
+            mean, low, high = (values(curve, c, positive=True) for c in ("eta_mean", "eta_min", "eta_max"))
+            band = np.isfinite(low) & np.isfinite(high)
+            if band.any():
+                top.fill_between(x, low, high, where=band, color=ETA_COLOR, alpha=BAND_ALPHA, linewidth=1)
+            top.plot(x, mean, color=ETA_COLOR, **style)
+            drawn += [mean, low[band], high[band]]
+        objective = values(curve, "train_loss", positive=True)
+        top.plot(x, objective, color=OBJECTIVE_COLOR, **style)
+        bottom.plot(x, 100 * values(curve, "train_acc"), color=TRAIN_ACC_COLOR, **style)
+        bottom.plot(x, 100 * values(curve, "test_acc"), color=TEST_ACC_COLOR, **style)
+        drawn.append(objective)
+    return drawn
+
+
+def plot(data: pd.DataFrame, tuned: pd.DataFrame, context: dict) -> plt.Figure:
+    panels = list(PANELS) + [p for p in dict.fromkeys(data["panel"]) if p not in PANELS]
+    fig, axes = figure(WIDTH_PT, HEIGHT_PT, 2, len(panels), layout="constrained")
+    drawn, shown, x_max = [], [], 1.0
+    for column, panel in enumerate(panels):
+        top, bottom = axes[0, column], axes[1, column]
+        panel_rows = data[data["panel"] == panel]
+        top.set_title(panel_title(panel, panel_rows))
+        reason = not_run_text(panel_rows)
+        if reason:
+            mark_not_run(top, reason)
+            mark_not_run(bottom, "")
+            top.texts[-1].set_fontsize(NOTE_SIZE + 0.5)  # fit the message in a quarter of the width
+            continue
+        shown.append(column)
+        rows = epoch_rows(panel_rows)
+        drawn += draw_run(top, bottom, agd_rows(rows), {}, eta=True)
+        chosen = baseline(panel, panel_rows, tuned)
+        note = "no baseline rate selected"
+        if chosen:
+            optimizer, lr, grid = chosen
+            shown_rows = baseline_rows(rows, optimizer, lr)
+            drawn += draw_run(top, bottom, shown_rows, BASELINE_STYLE, eta=False)
+            name = OPTIMIZER_LABELS.get(optimizer, optimizer)
+            note = f"dashed: {'tuned ' if grid else ''}{name} (lr {format_lr(lr)})"
+            if shown_rows.empty:  # nothing dashed to point at
+                note = note.removeprefix("dashed: ") + " missing"
+        top.text(0.5, 0.97, note, transform=top.transAxes, ha="center", va="top", fontsize=NOTE_SIZE, color="0.3")
+        missing_note(bottom, panel_rows)
+        epochs = values(rows, "epoch")
+        if np.isfinite(epochs).any():
+            x_max = max(x_max, np.nanmax(epochs) + 1)
+    y_low, y_high = log_limits(drawn, OBJECTIVE_YLIM, room=0.5)
+    for column in shown:  # a not-run column keeps its blank frame
+        top, bottom = axes[0, column], axes[1, column]
+        for ax in (top, bottom):
+            ax.set_xscale("log")
+            ax.set_xlim(1, max(x_max, 10.0))  # at least a decade, so that log ticks stay readable
+            ax.xaxis.set_major_locator(LogLocator(base=10, numticks=12))  # every decade, as the paper: 10^0...10^3
+        top.set_yscale("log")
+        top.set_ylim(y_low, y_high)
+        top.tick_params(labelbottom=False)
+        bottom.set_ylim(0, 100)
+        bottom.set_xlabel("epochs")
+        if column == shown[0]:
+            top.set_ylabel("objective & learning rate")
+            bottom.set_ylabel("accuracy")
+        else:  # every row shares its y range: tick labels on the left column only
+            top.tick_params(labelleft=False)
+            bottom.tick_params(labelleft=False)
+    fig.get_layout_engine().set(wspace=0.08)
+    fig.legend(legend_handles(), LEGEND, loc="outside upper center", ncol=len(LEGEND))
+    footer(fig, data, context)
+    return fig
