@@ -495,3 +495,34 @@ def test_download_entry_point_fetches_once_and_reports_failures(tmp_path, monkey
     monkeypatch.setattr(torchvision.datasets.mnist, "download_and_extract_archive", no_network)
     assert download(["mnist", "--data-dir", str(data_dir)]) == 1
     assert "mnist" in capsys.readouterr().err
+
+
+def interleave(shards: list[torch.Tensor]) -> torch.Tensor:
+    """Undo shard=(rank, world): rank r held samples r, r + world, ... of the global batch."""
+    world = len(shards)
+    merged = torch.empty((sum(len(s) for s in shards), *shards[0].shape[1:]), dtype=shards[0].dtype)
+    for rank, part in enumerate(shards):
+        merged[rank::world] = part
+    return merged
+
+
+@pytest.mark.parametrize("world", [2, 3])
+def test_shards_of_a_batch_rebuild_the_global_batch(world):
+    """Distributed ranks see disjoint shares of the same augmented global batch, at any start step."""
+    data = id_dataset(n=70, augment=CropFlip(4, torch.zeros(1)))
+    full = list(data.train_batches(16, seed=3, epoch=2, start_step=1))
+    shards = [list(data.train_batches(16, seed=3, epoch=2, start_step=1, shard=(rank, world)))
+              for rank in range(world)]
+    for step, (x, y) in enumerate(full):
+        assert torch.equal(interleave([s[step][0] for s in shards]), x)
+        assert torch.equal(interleave([s[step][1] for s in shards]), y)
+
+
+def test_imagenet_ranks_load_only_their_share(imagenet_tree):
+    data = load_dataset("imagenet", device=CPU, imagenet_root=imagenet_tree, num_workers=0)
+    full = list(data.train_batches(4, seed=0, epoch=1))
+    shards = [list(data.train_batches(4, seed=0, epoch=1, shard=(rank, 2))) for rank in range(2)]
+    assert [len(y) for _, y in shards[0]] == [2, 1] and [len(y) for _, y in shards[1]] == [2, 1]
+    for step, (x, y) in enumerate(full):
+        assert torch.equal(interleave([s[step][0] for s in shards]), x)
+        assert torch.equal(interleave([s[step][1] for s in shards]), y)

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from agd.data import DATASETS, dataset_info
+from agd.distributed import launched_by_torchrun
 from agd.models import ARCHS, default_width
 from agd.optim import DEFAULT_LR, OPTIMIZERS
 
@@ -48,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default="data", help="where torchvision datasets are downloaded")
     p.add_argument("--imagenet-root", help="ImageNet folder with train/ and val/ (default: $IMAGENET_PATH)")
     p.add_argument("--num-workers", type=int, default=8, help="ImageNet DataLoader workers")
+    p.add_argument("--distribute", action="store_true",
+                   help="data-parallel over the processes of torchrun (torchrun --nproc-per-node K -m agd.train ...)")
     p.add_argument("--log-steps", type=int, default=0, help="also log a row after each of the first N iterations")
     p.add_argument("--checkpoint-every", type=float, default=60.0, help="seconds between checkpoints (0: every epoch)")
     p.add_argument("--keep-checkpoint", action="store_true", help="keep checkpoint.pt after the run ends")
@@ -109,6 +112,12 @@ def find_problem(args: argparse.Namespace) -> str | None:
         missing = [d for d in ("train", "val") if not (Path(root) / d).is_dir()]
         if missing:
             return f"ImageNet root {root} lacks {' and '.join(missing)}/: it needs train/ and val/ with one folder per class"
+    if args.distribute and not launched_by_torchrun():
+        return "--distribute runs one process per GPU under torchrun: torchrun --nproc-per-node K -m agd.train --distribute ..."
+    if not args.distribute and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return "started by torchrun with several processes but without --distribute: add --distribute"
+    if args.distribute and args.train_bs < int(os.environ["WORLD_SIZE"]):
+        return f"--train-bs {args.train_bs} is smaller than the {os.environ['WORLD_SIZE']} processes it is split over"
     if args.device == "cuda" and not torch.cuda.is_available():
         return "--device cuda, but torch sees no CUDA device here; use --device cpu (or auto)"
     return None

@@ -1,11 +1,18 @@
 """What the training job measures: running epoch statistics, the relative update size, evaluation."""
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 
 from agd.losses import Loss
+
+# Sums a few scalars over the ranks of a distributed run (identity on one process).
+Reduce = Callable[[list], list[float]]
+
+
+def local(values: list) -> list[float]:
+    return [float(v) for v in values]
 
 COLUMNS = [
     "kind", "epoch", "step", "train_loss", "train_acc", "test_loss", "test_acc",
@@ -60,8 +67,9 @@ class EpochMeter:
         self.loss_sum += loss.detach().to(torch.float64) * n
         self.correct += (logits.detach().argmax(dim=1) == labels).sum()
 
-    def train_metrics(self) -> tuple[float, float]:
-        return float(self.loss_sum) / self.samples, int(self.correct) / self.samples
+    def train_metrics(self, reduce: Reduce = local) -> tuple[float, float]:
+        loss_sum, correct, samples = reduce([self.loss_sum, self.correct, self.samples])
+        return loss_sum / samples, correct / samples
 
     def state_dict(self) -> dict:
         return {
@@ -98,14 +106,17 @@ class UpdateSize:
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, batches: Iterable, loss_fn: Loss) -> tuple[float, float]:
+def evaluate(model: torch.nn.Module, batches: Iterable, loss_fn: Loss, reduce: Reduce = local) -> tuple[float, float]:
     """Sample-weighted mean loss and accuracy in eval mode; the model is left in train mode."""
     model.eval()
     samples, loss_sum, correct = 0, 0.0, 0
     for x, y in batches:
+        if len(y) == 0:
+            continue
         logits = model(x)
         samples += y.shape[0]
         loss_sum = loss_sum + loss_fn(logits, y).to(torch.float64) * y.shape[0]
         correct = correct + (logits.argmax(dim=1) == y).sum()
     model.train()
-    return float(loss_sum) / samples, int(correct) / samples
+    loss_sum, correct, samples = reduce([loss_sum, correct, samples])
+    return loss_sum / samples, correct / samples

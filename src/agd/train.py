@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from agd import checkpoint
+from agd import checkpoint, distributed
 from agd.arguments import identity, input_spec, pad_to, parse_args, resolve_device
 from agd.data import load_dataset
 from agd.io import write_csv, write_json
@@ -38,9 +38,15 @@ def fail(message: str) -> int:
 class Training:
     """The state of one run between epochs and steps, and the loop that advances it."""
 
-    def __init__(self, args, data, model, optimizer, loss_fn, device: torch.device, out: Path):
+    def __init__(self, args, data, model, optimizer, loss_fn, device: torch.device, out: Path,
+                 ranks: distributed.Ranks = distributed.Ranks()):
         self.args, self.data, self.model, self.opt, self.loss_fn = args, data, model, optimizer, loss_fn
-        self.device, self.out = device, out
+        self.device, self.out, self.ranks = device, out, ranks
+        # The forward pass that trains: DDP averages gradients over ranks. Evaluation uses the bare model.
+        self.net = model
+        if ranks.active:
+            device_ids = [device] if device.type == "cuda" else None
+            self.net = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
         self.is_agd = isinstance(optimizer, (AGD, AGDBias))
         self.lr = None if self.is_agd else args.lr
         self.update_size = UpdateSize(model.parameters())
@@ -77,12 +83,25 @@ class Training:
         self.elapsed_before = state["elapsed"]
 
     def save_checkpoint(self) -> None:
-        checkpoint.save(self.out, self.state_dict())
+        if self.ranks.is_main:
+            checkpoint.save(self.out, self.state_dict())
         self.last_checkpoint = time.monotonic()
 
     def flush_metrics(self) -> None:
-        write_csv(self.out / METRICS, COLUMNS, self.rows)
+        if self.ranks.is_main:
+            write_csv(self.out / METRICS, COLUMNS, self.rows)
         self.last_flush = time.monotonic()
+
+    def reduce(self, values: list) -> list[float]:
+        return distributed.sum_over_ranks(self.ranks, values, self.device)
+
+    def evaluate(self, batches) -> tuple[float, float]:
+        if self.ranks.active:
+            batches = (distributed.share(batch, self.ranks) for batch in batches)
+        return evaluate(self.model, batches, self.loss_fn, self.reduce)
+
+    def stop_requested(self, stop: checkpoint.StopRequest) -> bool:
+        return distributed.any_rank(self.ranks, bool(stop), self.device)
 
     # --- the loop ---
 
@@ -90,22 +109,24 @@ class Training:
         """Advance to the last epoch; returns 'completed', 'diverged' or 'stopped' (by a signal)."""
         while self.epoch <= self.args.epochs:
             batches = self.data.train_batches(
-                self.args.train_bs, seed=self.args.seed, epoch=self.epoch, start_step=self.step_in_epoch
+                self.args.train_bs, seed=self.args.seed, epoch=self.epoch, start_step=self.step_in_epoch,
+                shard=(self.ranks.rank, self.ranks.world),
             )
             progress = tqdm(batches, total=self.steps_per_epoch, initial=self.step_in_epoch, leave=False,
-                            desc=f"epoch {self.epoch}", file=sys.stderr, disable=None)
+                            desc=f"epoch {self.epoch}", file=sys.stderr, disable=None if self.ranks.is_main else True)
             for x, y in progress:
                 if self.epoch == 0:
                     self.measure_at_init(x, y)
                 else:
                     self.train_step(x, y)
                 self.step_in_epoch += 1
-                if stop:
+                if self.stop_requested(stop):
                     return "stopped"
 
             row = self.epoch_row()
             self.rows.append(row)
-            print(summary_line(row, self.args.epochs), flush=True)
+            if self.ranks.is_main:
+                print(summary_line(row, self.args.epochs), flush=True)
             self.epoch, self.step_in_epoch, self.meter = self.epoch + 1, 0, EpochMeter(self.device)
             if not math.isfinite(row["train_loss"]):
                 return "diverged"
@@ -114,17 +135,29 @@ class Training:
                 self.flush_metrics()
             if now - self.last_checkpoint >= self.args.checkpoint_every:
                 self.save_checkpoint()
-            if stop:
+            if self.stop_requested(stop):
                 return "stopped"
         return "completed"
+
+    def objective(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """logits, the batch loss, and the loss to differentiate.
+
+        On several ranks each holds a share of the global batch and DDP averages their gradients,
+        so each share's mean loss is weighted by its size: the average is the global batch's gradient.
+        """
+        logits = self.net(x)
+        loss = self.loss_fn(logits, y)
+        if not self.ranks.active:
+            return logits, loss, loss
+        global_batch = min(self.args.train_bs, self.data.info.train_size - self.step_in_epoch * self.args.train_bs)
+        return logits, loss, loss * (len(y) * self.ranks.world / global_batch)
 
     def measure_at_init(self, x: torch.Tensor, y: torch.Tensor) -> None:
         """Epoch 0: loss, accuracy and AGD's eta on a training batch, without updating the weights."""
         if self.is_agd:
-            logits = self.model(x)
-            loss = self.loss_fn(logits, y)
+            logits, loss, differentiated = self.objective(x, y)
             self.opt.zero_grad(set_to_none=True)
-            loss.backward()
+            differentiated.backward()
             self.meter.eta.add(eta_from_gradient_summary(self.opt.gradient_summary()))
         else:
             with torch.no_grad():
@@ -134,10 +167,9 @@ class Training:
         self.meter.update.add(torch.zeros((), device=self.device))
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        logits = self.model(x)
-        loss = self.loss_fn(logits, y)
+        logits, loss, differentiated = self.objective(x, y)
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        differentiated.backward()
         self.update_size.snapshot()
         self.opt.step()
         update = self.update_size.measure()
@@ -154,8 +186,8 @@ class Training:
     # --- rows ---
 
     def epoch_row(self) -> dict:
-        train_loss, train_acc = self.meter.train_metrics()
-        test_loss, test_acc = evaluate(self.model, self.data.test_batches(self.args.test_bs), self.loss_fn)
+        train_loss, train_acc = self.meter.train_metrics(self.reduce)
+        test_loss, test_acc = self.evaluate(self.data.test_batches(self.args.test_bs))
         eta_mean, eta_min, eta_max = self.meter.eta.summary()
         update_mean, update_min, update_max = self.meter.update.summary()
         return dict(
@@ -167,10 +199,8 @@ class Training:
 
     def step_row(self, eta: torch.Tensor | None, update: torch.Tensor) -> dict:
         """After one iteration: train metrics on a fixed un-augmented subset, test on the full test set."""
-        train_loss, train_acc = evaluate(
-            self.model, self.data.train_eval_batches(self.args.test_bs), self.loss_fn
-        )
-        test_loss, test_acc = evaluate(self.model, self.data.test_batches(self.args.test_bs), self.loss_fn)
+        train_loss, train_acc = self.evaluate(self.data.train_eval_batches(self.args.test_bs))
+        test_loss, test_acc = self.evaluate(self.data.test_batches(self.args.test_bs))
         eta_value = None if eta is None else float(eta)
         update_value = float(update)
         return dict(
@@ -249,6 +279,16 @@ def main(argv: list[str] | None = None) -> int:
             return fail(f"{out} already holds {state['epoch'] - 1} epochs, more than --epochs {args.epochs}; "
                         "use another --out")
 
+    ranks = distributed.Ranks()
+    if args.distribute:
+        ranks, device = distributed.start(device)
+    try:
+        return train(args, out, device, info, state, ranks)
+    finally:
+        distributed.stop()
+
+
+def train(args, out: Path, device: torch.device, info, state: dict | None, ranks: distributed.Ranks) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     if device.type == "cuda":
@@ -267,12 +307,13 @@ def main(argv: list[str] | None = None) -> int:
     optimizer = build_optimizer(args.optimizer, model, lr=args.lr, gain=args.gain)
     loss_fn = build_loss(args.loss, info.num_classes, args.beta)
 
-    training = Training(args, data, model, optimizer, loss_fn, device, out)
+    training = Training(args, data, model, optimizer, loss_fn, device, out, ranks)
     if state is not None:
         training.load_state_dict(state)
         print(f"resuming {out} at epoch {training.epoch}, step {training.step_in_epoch}", file=sys.stderr)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / RUN_RECORD).unlink(missing_ok=True)  # a record of an earlier, shorter run no longer holds
+    if ranks.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / RUN_RECORD).unlink(missing_ok=True)  # a record of an earlier, shorter run no longer holds
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
 
     with checkpoint.StopRequest() as stop:
@@ -287,10 +328,11 @@ def main(argv: list[str] | None = None) -> int:
         training.flush_metrics()
         if args.keep_checkpoint:
             training.save_checkpoint()
-        write_json(out / RUN_RECORD, run_record(args, status, training, device, started_at))
-        if not args.keep_checkpoint:
-            checkpoint.remove(out)
-    if status == "diverged":
+        if ranks.is_main:
+            write_json(out / RUN_RECORD, run_record(args, status, training, device, started_at))
+            if not args.keep_checkpoint:
+                checkpoint.remove(out)
+    if status == "diverged" and ranks.is_main:
         print(f"diverged at epoch {training.epoch - 1}: the loss is not finite; run recorded as diverged")
     return 0
 

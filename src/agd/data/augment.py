@@ -15,6 +15,9 @@ class CropFlipDraw:
     def slice(self, start: int, stop: int) -> "CropFlipDraw":
         return CropFlipDraw(self.offsets[start:stop], self.flips[start:stop])
 
+    def every(self, first: int, step: int) -> "CropFlipDraw":
+        return CropFlipDraw(self.offsets[first::step], self.flips[first::step])
+
 
 @dataclass(frozen=True)
 class CropFlip:

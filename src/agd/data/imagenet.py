@@ -71,17 +71,17 @@ class SeededFolderImages(FolderImages):
             return super().__getitem__(index)
 
 
-class EpochSampler(Sampler):
-    """(index, seed) pairs of the current epoch; replaced before each epoch so persistent workers are reused."""
+class EpochBatches(Sampler):
+    """Batches of (index, seed) pairs of the current epoch; replaced before each epoch so persistent workers are reused."""
 
     def __init__(self):
-        self.items: list[tuple[int, int]] = []
+        self.batches: list[list[tuple[int, int]]] = []
 
     def __iter__(self):
-        return iter(self.items)
+        return iter(self.batches)
 
     def __len__(self) -> int:
-        return len(self.items)
+        return len(self.batches)
 
 
 class ImageNetDataset:
@@ -101,10 +101,11 @@ class ImageNetDataset:
         self.num_workers = num_workers
         self._loaders: dict[tuple, DataLoader] = {}
 
-    def _loader(self, key: tuple, dataset: Dataset, batch_size: int, sampler) -> DataLoader:
+    def _loader(self, key: tuple, dataset: Dataset, **batching) -> DataLoader:
+        """batching: batch_size and sampler, or batch_sampler."""
         if key not in self._loaders:
             self._loaders[key] = DataLoader(
-                dataset, batch_size=batch_size, sampler=sampler, num_workers=self.num_workers,
+                dataset, **batching, num_workers=self.num_workers,
                 pin_memory=self.device.type == "cuda", persistent_workers=self.num_workers > 0,
                 # Its own generator for the workers' base seed, so loading leaves the global RNG untouched.
                 generator=torch.Generator(),
@@ -118,22 +119,30 @@ class ImageNetDataset:
     def steps_per_epoch(self, batch_size: int) -> int:
         return steps_per_epoch(self.info.train_size, batch_size)
 
-    def train_batches(self, batch_size: int, *, seed: int, epoch: int, start_step: int = 0) -> Iterator[Batch]:
-        """Batches start_step, start_step+1, ... of the epoch; order and crops depend on (seed, epoch) only."""
-        check_start_step(start_step, self.steps_per_epoch(batch_size))
+    def train_batches(self, batch_size: int, *, seed: int, epoch: int, start_step: int = 0,
+                      shard: tuple[int, int] = (0, 1)) -> Iterator[Batch]:
+        """Batches start_step, start_step+1, ... of the epoch; order and crops depend on (seed, epoch) only.
+
+        With shard=(rank, world) a rank loads only its share (every world-th sample) of each global batch.
+        """
+        steps = self.steps_per_epoch(batch_size)
+        check_start_step(start_step, steps)
         # On the CPU: the sampler and the workers live there.
         generator = epoch_generator(seed, epoch, torch.device("cpu"))
         order = torch.randperm(self.info.train_size, generator=generator)
         seeds = torch.randint(0, 2**62, (self.info.train_size,), generator=generator)
-        first = start_step * batch_size
+        items = list(zip(order.tolist(), seeds.tolist()))
+        rank, world = shard
         loader = self._loader(("train", batch_size), SeededFolderImages(self.train_folder, train_transform()),
-                              batch_size, EpochSampler())
-        loader.sampler.items = list(zip(order[first:].tolist(), seeds[first:].tolist()))
+                              batch_sampler=EpochBatches())
+        loader.batch_sampler.batches = [items[step * batch_size:(step + 1) * batch_size][rank::world]
+                                        for step in range(start_step, steps)]
         return self._to_device(loader)
 
     def test_batches(self, batch_size: int) -> Iterator[Batch]:
         indices = range(self.info.test_size)
-        loader = self._loader(("test", batch_size), FolderImages(self.val_folder, test_transform()), batch_size, indices)
+        loader = self._loader(("test", batch_size), FolderImages(self.val_folder, test_transform()),
+                              batch_size=batch_size, sampler=indices)
         return self._to_device(loader)
 
     def train_eval_batches(self, batch_size: int, max_samples: int = 10_000) -> Iterator[Batch]:
@@ -145,5 +154,5 @@ class ImageNetDataset:
             generator = torch.Generator().manual_seed(TRAIN_EVAL_SEED)
             indices = torch.randperm(n, generator=generator)[:max_samples].sort().values.tolist()
         loader = self._loader(("train_eval", batch_size, max_samples),
-                              FolderImages(self.train_folder, test_transform()), batch_size, indices)
+                              FolderImages(self.train_folder, test_transform()), batch_size=batch_size, sampler=indices)
         return self._to_device(loader)

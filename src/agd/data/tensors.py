@@ -30,27 +30,30 @@ class DeviceDataset:
     def steps_per_epoch(self, batch_size: int) -> int:
         return steps_per_epoch(len(self.train_x), batch_size)
 
-    def train_batches(self, batch_size: int, *, seed: int, epoch: int, start_step: int = 0) -> Iterator[Batch]:
+    def train_batches(self, batch_size: int, *, seed: int, epoch: int, start_step: int = 0,
+                      shard: tuple[int, int] = (0, 1)) -> Iterator[Batch]:
         """The epoch's shuffled, augmented batches from `start_step` on.
 
         Everything random is drawn here, up front, from a generator seeded by (seed, epoch), so
-        any start_step yields exactly the tail of the uninterrupted epoch.
+        any start_step yields exactly the tail of the uninterrupted epoch. With shard=(rank, world)
+        each batch is the rank's share (every world-th sample) of the same global batch.
         """
         steps = self.steps_per_epoch(batch_size)
         check_start_step(start_step, steps)
         generator = epoch_generator(seed, epoch, self.device)
         order = torch.randperm(len(self.train_x), generator=generator, device=self.device)
         draw = self.augment.draw(len(order), generator) if self.augment else None
-        return self._train_batches(order, draw, batch_size, start_step, steps)
+        return self._train_batches(order, draw, batch_size, start_step, steps, shard)
 
     def _train_batches(self, order: torch.Tensor, draw: CropFlipDraw | None, batch_size: int,
-                       start_step: int, steps: int) -> Iterator[Batch]:
+                       start_step: int, steps: int, shard: tuple[int, int]) -> Iterator[Batch]:
+        rank, world = shard
         for step in range(start_step, steps):
             start, stop = step * batch_size, (step + 1) * batch_size
-            indices = order[start:stop]
+            indices = order[start:stop][rank::world]
             x = self.train_x[indices]
             if draw is not None:
-                x = self.augment.apply(x, draw.slice(start, stop))
+                x = self.augment.apply(x, draw.slice(start, stop).every(rank, world))
             yield x, self.train_y[indices]
 
     def test_batches(self, batch_size: int) -> Iterator[Batch]:
