@@ -4,18 +4,31 @@
 band) and the objective, log scale; bottom: train and test accuracy. AGD solid, the baseline faint dashed.
 """
 
-import math
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
 from matplotlib.ticker import LogLocator
 
-from agd.figures.style import (BAND_ALPHA, BASELINE_STYLE, ETA_COLOR, OBJECTIVE_COLOR, OPTIMIZER_LABELS,
-                               TEST_ACC_COLOR, TRAIN_ACC_COLOR, epoch_rows, figure, footer, mark_not_run,
-                               missing_note, not_run_text, tuned_lr)
+from agd.figures.style import (
+    BAND_ALPHA,
+    BASELINE_STYLE,
+    ETA_COLOR,
+    METRIC_LEGEND,
+    OBJECTIVE_COLOR,
+    OPTIMIZER_LABELS,
+    TEST_ACC_COLOR,
+    TRAIN_ACC_COLOR,
+    epoch_rows,
+    figure,
+    footer,
+    log_limits,
+    mark_not_run,
+    metric_legend_handles,
+    missing_note,
+    not_run_text,
+    tuned_lr,
+    values,
+)
 
 TITLE = ("Benchmarking AGD on a range of architectures and datasets: an FCN and ResNet-18 on CIFAR-10, VGG-16 on "
          "CIFAR-100 and ResNet-50 on ImageNet. AGD (solid) is compared with a baseline (faint dashed): Adam with "
@@ -32,37 +45,12 @@ ARCH_NAMES = {"fcn": "FCN", "resnet18": "ResNet-18", "resnet50": "ResNet-50", "v
 DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet": "ImageNet"}  # others as named
 OBJECTIVE_YLIM = (1e-5, 1e1)  # the paper's top-row range, widened when the data leave it
 NOTE_SIZE = 5
-LEGEND = ("automatic learning rate", "objective", "train accuracy", "test accuracy")
 
 
-def values(rows: pd.DataFrame, column: str, positive: bool = False) -> np.ndarray:
-    """A metric as floats, with non-finite values (and, for log axes, non-positive ones) as NaN gaps."""
-    if column not in rows:
-        return np.full(len(rows), np.nan)
-    out = pd.to_numeric(rows[column], errors="coerce").to_numpy(dtype=float)
-    bad = ~np.isfinite(out)
-    if positive:
-        bad |= ~(out > 0)
-    return np.where(bad, np.nan, out)
 
 
-def log_limits(arrays, paper: tuple[float, float], room: float = 0.0) -> tuple[float, float]:
-    """The paper's log range, widened by whole decades to the data (within 1e-12..1e6), keeping `room` decades
-    free above the data (for a note at the top of the panel)."""
-    data = np.concatenate([np.ravel(a) for a in arrays]) if len(arrays) else np.array([])
-    data = data[np.isfinite(data) & (data > 0)]
-    low, high = paper
-    if data.size:
-        low = min(low, 10.0 ** max(math.floor(math.log10(data.min())), -12))
-        high = max(high, 10.0 ** min(math.ceil(math.log10(data.max()) + room), 6))
-    return low, high
 
 
-def legend_handles() -> list:
-    """The paper's legend: eta (line and band), objective, train and test accuracy."""
-    eta = (Patch(facecolor=ETA_COLOR, alpha=BAND_ALPHA, linewidth=0), Line2D([], [], color=ETA_COLOR))
-    return [eta, Line2D([], [], color=OBJECTIVE_COLOR), Line2D([], [], color=TRAIN_ACC_COLOR),
-            Line2D([], [], color=TEST_ACC_COLOR)]
 
 
 def format_lr(lr: float) -> str:
@@ -176,6 +164,6 @@ def plot(data: pd.DataFrame, tuned: pd.DataFrame, context: dict) -> plt.Figure:
             top.tick_params(labelleft=False)
             bottom.tick_params(labelleft=False)
     fig.get_layout_engine().set(wspace=0.08)
-    fig.legend(legend_handles(), LEGEND, loc="outside upper center", ncol=len(LEGEND))
+    fig.legend(metric_legend_handles(), METRIC_LEGEND, loc="outside upper center", ncol=len(METRIC_LEGEND))
     footer(fig, data, context)
     return fig

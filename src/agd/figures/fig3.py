@@ -11,12 +11,25 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, LogFormatterSciNotation, NullFormatter
 
-from agd.figures.style import (BAND_ALPHA, ETA_COLOR, OBJECTIVE_COLOR, TEST_ACC_COLOR, TRAIN_ACC_COLOR, epoch_rows,
-                               figure, footer, mark_not_run, missing_note, not_run_text)
+from agd.figures.style import (
+    BAND_ALPHA,
+    ETA_COLOR,
+    METRIC_LEGEND,
+    OBJECTIVE_COLOR,
+    TEST_ACC_COLOR,
+    TRAIN_ACC_COLOR,
+    epoch_rows,
+    figure,
+    footer,
+    log_limits,
+    mark_not_run,
+    metric_legend_handles,
+    missing_note,
+    not_run_text,
+    values,
+)
 
 TITLE = ("Benchmarking AGD on fully-connected networks of varying width and depth, trained on CIFAR-10 with square "
          "loss and mini-batch size 128. Each panel shows train and test accuracy (left axis) and the objective and "
@@ -28,32 +41,13 @@ TITLE = ("Benchmarking AGD on fully-connected networks of varying width and dept
 WIDTH_PT, HEIGHT_PT = 463.3, 386.9
 PANEL = "grid"
 OBJECTIVE_YLIM = (1e-5, 1e1)  # the paper's right-axis range, widened by whole decades when the data leave it
-LEGEND = ("automatic learning rate", "objective", "train accuracy", "test accuracy")
 TICK_SIZE = 5.5
 LABEL_SIZE = 6.5
 MAX_LOG_LABELS = 4
 
 
-def values(rows: pd.DataFrame, column: str, positive: bool = False) -> np.ndarray:
-    """A metric as floats, with non-finite values (and, for log axes, non-positive ones) as NaN gaps."""
-    if column not in rows:
-        return np.full(len(rows), np.nan)
-    out = pd.to_numeric(rows[column], errors="coerce").to_numpy(dtype=float)
-    bad = ~np.isfinite(out)
-    if positive:
-        bad |= ~(out > 0)
-    return np.where(bad, np.nan, out)
 
 
-def log_limits(arrays: list[np.ndarray], paper: tuple[float, float]) -> tuple[float, float]:
-    """The paper's log range, widened by whole decades to the data (within 1e-12..1e6)."""
-    data = np.concatenate([np.ravel(a) for a in arrays]) if arrays else np.array([])
-    data = data[np.isfinite(data) & (data > 0)]
-    low, high = paper
-    if data.size:
-        low = min(low, 10.0 ** max(math.floor(math.log10(data.min())), -12))
-        high = max(high, 10.0 ** min(math.ceil(math.log10(data.max())), 6))
-    return low, high
 
 
 def log_ticks(low: float, high: float) -> tuple[list[float], list[float]]:
@@ -79,11 +73,6 @@ def cell(rows: pd.DataFrame, depth: float, width: float) -> pd.DataFrame:
     return rows[(depths == depth) & (widths == width)]
 
 
-def legend_handles() -> list:
-    """The paper's legend: eta (line and band), objective, train and test accuracy."""
-    eta = (Patch(facecolor=ETA_COLOR, alpha=BAND_ALPHA, linewidth=0), Line2D([], [], color=ETA_COLOR))
-    return [eta, Line2D([], [], color=OBJECTIVE_COLOR), Line2D([], [], color=TRAIN_ACC_COLOR),
-            Line2D([], [], color=TEST_ACC_COLOR)]
 
 
 def draw_cell(ax: plt.Axes, twin: plt.Axes, rows: pd.DataFrame) -> list[np.ndarray]:
@@ -166,6 +155,6 @@ def plot(data: pd.DataFrame, tuned: pd.DataFrame, context: dict) -> plt.Figure:
         ax.annotate(f"depth {number(depth)}", xy=(0, 0.5), xycoords=anchor, xytext=(-4, 0),
                     textcoords="offset points", rotation=90, ha="right", va="center", fontsize=LABEL_SIZE + 1,
                     annotation_clip=False)
-    fig.legend(legend_handles(), LEGEND, loc="outside upper center", ncol=len(LEGEND))
+    fig.legend(metric_legend_handles(), METRIC_LEGEND, loc="outside upper center", ncol=len(METRIC_LEGEND))
     footer(fig, data, context)
     return fig

@@ -10,9 +10,24 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from agd.figures.fig1 import LEGEND, NOTE_SIZE, legend_handles, log_limits, values
-from agd.figures.style import (BAND_ALPHA, ETA_COLOR, OBJECTIVE_COLOR, TEST_ACC_COLOR, TRAIN_ACC_COLOR, figure,
-                               footer, mark_not_run, missing_note, not_run_text, ran)
+from agd.figures.fig1 import NOTE_SIZE
+from agd.figures.style import (
+    BAND_ALPHA,
+    ETA_COLOR,
+    METRIC_LEGEND,
+    OBJECTIVE_COLOR,
+    TEST_ACC_COLOR,
+    TRAIN_ACC_COLOR,
+    figure,
+    footer,
+    log_limits,
+    mark_not_run,
+    metric_legend_handles,
+    missing_note,
+    not_run_text,
+    ran,
+    values,
+)
 
 TITLE = ("Benchmarking AGD at varying mini-batch size: a four-layer fully-connected network trained by AGD with "
          "mini-batch sizes 32, 128, 1024 and 4096. Accuracy is on the left axis, the objective and the automatic "
@@ -95,6 +110,6 @@ def plot(data: pd.DataFrame, tuned: pd.DataFrame, context: dict) -> plt.Figure:
             twin.set_ylabel("objective & learning rate")
         else:
             twin.tick_params(which="both", labelright=False)
-    fig.legend(legend_handles(), LEGEND, loc="outside upper center", ncol=len(LEGEND))
+    fig.legend(metric_legend_handles(), METRIC_LEGEND, loc="outside upper center", ncol=len(METRIC_LEGEND))
     footer(fig, data, context)
     return fig

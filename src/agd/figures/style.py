@@ -1,5 +1,6 @@
 """Shared look of the figures: the paper's colours and line styles, sizes, and the notes every figure carries."""
 
+import math
 from pathlib import Path
 
 import matplotlib
@@ -7,7 +8,10 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
 STYLE_FILE = Path(__file__).with_name("agd.mplstyle")
 
@@ -22,6 +26,7 @@ BASELINE_STYLE = {"linestyle": "--", "alpha": 0.5}  # Fig. 1's tuned baseline: f
 BAND_ALPHA = 0.3                          # min-max bands
 MISSING = ("missing", "not_run")
 POINTS_PER_INCH = 72
+METRIC_LEGEND = ("automatic learning rate", "objective", "train accuracy", "test accuracy")
 
 
 def figure(width_pt: float, height_pt: float, nrows: int = 1, ncols: int = 1, **kwargs):
@@ -94,3 +99,33 @@ def caption(title: str, data: pd.DataFrame, context: dict) -> str:
     """The caption file's text: the paper's caption, then what this rendering was made from."""
     notes = "".join(f" {note}." for note in context.get("notes", []))
     return f"{title}\n\n{provenance(data, context)}.{notes}\n"
+
+
+def metric_legend_handles() -> list:
+    """Handles for METRIC_LEGEND: eta (line and band), objective, train and test accuracy."""
+    eta = (Patch(facecolor=ETA_COLOR, alpha=BAND_ALPHA, linewidth=0), Line2D([], [], color=ETA_COLOR))
+    return [eta, Line2D([], [], color=OBJECTIVE_COLOR), Line2D([], [], color=TRAIN_ACC_COLOR),
+            Line2D([], [], color=TEST_ACC_COLOR)]
+
+
+def values(rows: pd.DataFrame, column: str, positive: bool = False) -> np.ndarray:
+    """A metric as floats, with non-finite values (and, for log axes, non-positive ones) as NaN gaps."""
+    if column not in rows:
+        return np.full(len(rows), np.nan)
+    out = pd.to_numeric(rows[column], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(out)
+    if positive:
+        bad |= ~(out > 0)
+    return np.where(bad, np.nan, out)
+
+
+def log_limits(arrays, paper: tuple[float, float], room: float = 0.0) -> tuple[float, float]:
+    """The paper's log range, widened by whole decades to the data (within 1e-12..1e6), keeping `room`
+    decades free above the data (for a note at the top of a panel)."""
+    data = np.concatenate([np.ravel(a) for a in arrays]) if len(arrays) else np.array([])
+    data = data[np.isfinite(data) & (data > 0)]
+    low, high = paper
+    if data.size:
+        low = min(low, 10.0 ** max(math.floor(math.log10(data.min())), -12))
+        high = max(high, 10.0 ** min(math.ceil(math.log10(data.max()) + room), 6))
+    return low, high
