@@ -59,3 +59,29 @@ def test_distribute_without_torchrun_is_refused(tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 2 and "torchrun" in done.stderr
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
+def test_launch_leases_gpus_and_starts_one_process_per_gpu(tmp_path):
+    """The workflow's launcher: --gpus 2 leases two (fake) GPUs and trains data-parallel under torchrun."""
+    import os
+
+    env = {**os.environ, "AGD_GPU_IDS": "0,1,2", "AGD_GPU_LOCK_DIR": str(tmp_path / "locks")}
+    env.pop("CUDA_VISIBLE_DEVICES", None)
+    train(tmp_path / "one", "--optimizer", "agd")
+    launched = subprocess.run(
+        [sys.executable, "-m", "agd.launch", "--gpus", "2", "--", *RUN, "--optimizer", "agd",
+         "--out", str(tmp_path / "two")], capture_output=True, text=True, env=env,
+    )
+    assert launched.returncode == 0, launched.stderr[-3000:]
+    assert "using GPUs 0,1" in launched.stderr
+    weights = [torch.load(tmp_path / name / "checkpoint.pt", weights_only=False)["model"] for name in ("one", "two")]
+    for name, value in weights[0].items():
+        torch.testing.assert_close(weights[1][name], value, rtol=1e-4, atol=1e-6)
+
+
+def test_launch_on_the_cpu_runs_the_job_as_it_is(tmp_path):
+    launched = subprocess.run([sys.executable, "-m", "agd.launch", "--gpus", "0", "--", *RUN, "--optimizer", "agd",
+                               "--epochs", "0", "--out", str(tmp_path / "cpu")], capture_output=True, text=True)
+    assert launched.returncode == 0, launched.stderr[-2000:]
+    assert (tmp_path / "cpu" / "run.json").exists()

@@ -73,3 +73,9 @@ def test_train_command_carries_the_run():
     agd_row = runs.loc["resnet18-cifar10-mse/w64-bs128/agd/seed0"]
     agd_command = train_command(agd_row, CONFIG["presets"]["paper"], CONFIG)
     assert "--lr" not in agd_command and "--depth" not in agd_command
+
+
+def test_imagenet_runs_ask_for_several_gpus():
+    runs = grid.runs(config_for("paper", imagenet={"enabled": True, "root": "/x"})).set_index("run")
+    assert (runs[runs["dataset"] == "imagenet"]["gpus"] == 8).all()
+    assert (runs[runs["dataset"] != "imagenet"]["gpus"] == 1).all()

@@ -16,7 +16,7 @@ from agd.data import dataset_info
 AGD_OPTIMIZERS = ("agd", "agd-bias")
 FIGURES = ("showcase", "fig1", "fig2", "fig3", "fig4")
 RUN_KEY = ["arch", "dataset", "loss", "depth", "width", "batch_size", "optimizer", "lr", "seed", "bias"]
-RUN_COLUMNS = ["run", *RUN_KEY, "epochs", "log_steps", "enabled"]
+RUN_COLUMNS = ["run", *RUN_KEY, "epochs", "log_steps", "gpus", "enabled"]
 FIRST_EPOCH = "first_epoch"
 
 
@@ -80,6 +80,7 @@ def expand_panel(figure: str, panel_name: str, panel: dict, imagenet_enabled: bo
             batch_size=batch_size, optimizer=optimizer, lr=lr, seed=seed, bias=panel.get("bias", False),
             panel_epochs=panel_epochs(panel, panel["dataset"], batch_size),
             panel_log_steps=panel_log_steps(panel, panel["dataset"], batch_size),
+            gpus=panel.get("gpus", 1),
             enabled=panel["dataset"] != "imagenet" or imagenet_enabled,
         )
         run["run"] = run_id(run)
@@ -109,4 +110,5 @@ def runs(config: dict) -> pd.DataFrame:
     unique = grouped.first()[RUN_KEY + ["enabled"]]
     unique["epochs"] = grouped["panel_epochs"].max()
     unique["log_steps"] = grouped["panel_log_steps"].max()
+    unique["gpus"] = grouped["gpus"].max()
     return unique.reset_index()[RUN_COLUMNS]
