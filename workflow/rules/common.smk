@@ -9,7 +9,7 @@ validate(config, "../schemas/config.schema.yaml")
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # agd, also when not pip-installed
 
-from agd import grid, pipeline  # noqa: E402
+from agd import cluster, grid, pipeline  # noqa: E402
 
 try:
     PRESET = grid.preset_of(config)
@@ -34,8 +34,10 @@ onstart:
     # Before the first job, not on a dry run; cluster jobs run where the GPUs are.
     if workflow.executor_plugin.common_settings.local_exec:
         problem = pipeline.cuda_problem(config["preset"], PRESET)
-        if problem:
-            sys.exit(f"Error: {problem}")
+    else:
+        problem = cluster.slurm_problem(workflow, cluster.submitted_resources(workflow))
+    if problem:
+        sys.exit(f"Error: {problem}")
 
 
 def run_exists(run):

@@ -9,10 +9,6 @@ def train_args(wildcards):
     return pipeline.train_command(RUNS.loc[wildcards.run], PRESET, config)
 
 
-# On a GPU box each job leases a free GPU itself (Snakemake only counts them); on CPU it runs as is.
-LEASE = f"{PYTHON} -m agd.gpu_lease -- " if USES_CUDA else ""
-
-
 rule train:
     input:
         train_inputs,
@@ -30,6 +26,10 @@ rule train:
         out=lambda wildcards: f"{RUNS_DIR}/{wildcards.run}",
     threads: PRESET.get("threads", 1)
     resources:
-        gpu=1 if USES_CUDA else 0,
+        gpu=lambda wildcards: int(RUNS.loc[wildcards.run, "gpus"]) if USES_CUDA else 0,
+        # Used by cluster executors (profiles/slurm); a timed-out job is retried with more time and resumes.
+        runtime=lambda wildcards, attempt: cluster.runtime_minutes(RUNS.loc[wildcards.run], attempt),
+        mem_mb=lambda wildcards: cluster.mem_mb(RUNS.loc[wildcards.run]),
     shell:
-        "{LEASE}{PYTHON} -m agd.train {params.args} --out {params.out:q} > {log} 2>&1"
+        # agd.launch leases the job's GPUs and starts one process per GPU (torchrun) when there are several.
+        "{PYTHON} -m agd.launch --gpus {resources.gpu} -- {params.args} --out {params.out:q} > {log} 2>&1"
