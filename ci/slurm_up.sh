@@ -60,10 +60,13 @@ mkdir -p /run/munge
 chown munge:munge /etc/munge/munge.key /run/munge
 chmod 400 /etc/munge/munge.key
 
-pgrep -x munged > /dev/null || runuser -u munge -- munged
+# Alive, not a zombie left by a killed daemon (pgrep alone would count those).
+alive() { ps -C "$1" -o stat= 2> /dev/null | grep -qv '^Z'; }
+alive munged || runuser -u munge -- munged
 for _ in $(seq 50); do munge -n > /dev/null 2>&1 && break; sleep 0.2; done
-pgrep -x slurmctld > /dev/null || slurmctld
-pgrep -x slurmd > /dev/null || slurmd
+# A cold start (-c) drops jobs saved by a controller that was killed: they would hold the node.
+alive slurmctld || slurmctld -c
+alive slurmd || slurmd
 if [[ -n ${changed:-} ]]; then
     scontrol reconfigure > /dev/null 2>&1 || true
 fi
