@@ -11,9 +11,10 @@ import math
 
 import pandas as pd
 
+from agd.arguments import AGD_OPTIMIZERS
 from agd.data import dataset_info
+from agd.models import default_width
 
-AGD_OPTIMIZERS = ("agd", "agd-bias")
 FIGURES = ("showcase", "fig1", "fig2", "fig3", "fig4")
 RUN_KEY = ["arch", "dataset", "loss", "depth", "width", "batch_size", "optimizer", "lr", "seed", "bias"]
 RUN_COLUMNS = ["run", *RUN_KEY, "epochs", "log_steps", "gpus", "enabled"]
@@ -76,7 +77,7 @@ def expand_panel(figure: str, panel_name: str, panel: dict, imagenet_enabled: bo
     ):
         run = dict(
             figure=figure, panel=panel_name, arch=panel["arch"], dataset=panel["dataset"],
-            loss=panel.get("loss", "mse"), depth=depth, width=width or (256 if panel["arch"] == "fcn" else 64),
+            loss=panel.get("loss", "mse"), depth=depth, width=width or default_width(panel["arch"]),
             batch_size=batch_size, optimizer=optimizer, lr=lr, seed=seed, bias=panel.get("bias", False),
             panel_epochs=panel_epochs(panel, panel["dataset"], batch_size),
             panel_log_steps=panel_log_steps(panel, panel["dataset"], batch_size),
