@@ -16,11 +16,15 @@ from agd.optim._geometry import (
 
 @dataclass
 class WeightGroup:
-    """A weight tensor W_k with its singular-value target s_k, and any 1-D parameters that move with it."""
+    """A weight tensor W_k with its singular-value target s_k, and any 1-D parameters that move with it.
+
+    `depth` is how many layers W_k counts for in L (more than 1 for several matrices stored as one).
+    """
 
     name: str
     weight: torch.Tensor
     s: float
+    depth: int = 1
     followers: list[tuple[str, torch.Tensor]] = field(default_factory=list)
 
 
@@ -68,8 +72,8 @@ class AGD(torch.optim.Optimizer):
 
     @property
     def L(self) -> int:
-        """Depth: the number of weight tensors."""
-        return len(self.groups)
+        """Depth: the number of weight matrices (of weight tensors, for the variants that count no stacks)."""
+        return sum(group.depth for group in self.groups)
 
     @property
     def eta(self) -> float | None:
