@@ -1,8 +1,8 @@
 """How the workflow starts one training run: on the CPU, or on GPUs it leases, data-parallel over several.
 
-    python -m agd.launch --gpus K -- AGD-TRAIN-ARGUMENTS...
+    python -m agd.launch --gpus K [--module agd.train_lm] -- TRAINING-JOB-ARGUMENTS...
 
-K = 0 runs agd-train as it is; K >= 1 leases K free GPUs (agd.gpu_lease; a scheduler's
+K = 0 runs the training job (agd.train unless --module names another) as it is; K >= 1 leases K free GPUs (agd.gpu_lease; a scheduler's
 CUDA_VISIBLE_DEVICES is respected) and, for K > 1, starts one process per GPU with torchrun and
 --distribute. The process is replaced (exec), so signals and the exit code are the training job's.
 """
@@ -14,23 +14,27 @@ import sys
 from agd import gpu_lease
 
 
-def training_command(gpus: int, train_args: list[str]) -> list[str]:
+JOBS = ("agd.train", "agd.train_lm")
+
+
+def training_command(gpus: int, train_args: list[str], module: str = "agd.train") -> list[str]:
     if gpus > 1:
         return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={gpus}",
-                "-m", "agd.train", "--distribute", *train_args]
-    return [sys.executable, "-m", "agd.train", *train_args]
+                "-m", module, "--distribute", *train_args]
+    return [sys.executable, "-m", module, *train_args]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m agd.launch", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gpus", type=int, default=0, help="GPUs for this run (0: CPU)")
+    parser.add_argument("--module", choices=JOBS, default="agd.train", help="the training job to start")
     parser.add_argument("train_args", nargs=argparse.REMAINDER, help="-- then the agd-train arguments")
     args = parser.parse_args(argv)
     train_args = args.train_args[1:] if args.train_args[:1] == ["--"] else args.train_args
     if args.gpus < 0:
         parser.error(f"--gpus {args.gpus}: use 0 (CPU) or more")
-    command = training_command(args.gpus, train_args)
+    command = training_command(args.gpus, train_args, args.module)
     if args.gpus == 0:
         os.execv(command[0], command)
     return gpu_lease.main(["--count", str(args.gpus), "--", *command])

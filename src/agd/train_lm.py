@@ -1,0 +1,372 @@
+"""The language-model job: a GPT trained for --max-iters iterations, resumable, writing metrics.csv and run.json.
+
+Reads top to bottom: check the arguments, reuse what --out already holds, load the token streams,
+build the GPT and its optimizer, then iterate: every --eval-interval iterations a metric row with
+train and validation loss (on a fixed set of batches), eta and update size over the interval, the
+learning rate and tokens per second.
+"""
+
+import json
+import math
+import sys
+import time
+from contextlib import nullcontext
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from agd import checkpoint, distributed
+from agd.data.text import TokenData, load_text
+from agd.io import write_csv, write_json
+from agd.lm_arguments import EVAL_SEED, autocast_dtype, identity, parse_args, resolve_device, use_compile
+from agd.metrics import RunningStats, UpdateSize
+from agd.models.gpt import GPT, GPTConfig
+from agd.optim import TransformerAGD, build_transformer_optimizer
+from agd.optim.schedule import warmup_cosine
+from agd.provenance import environment
+
+METRICS = "metrics.csv"
+RUN_RECORD = "run.json"
+COLUMNS = [
+    "iter", "tokens", "train_loss", "val_loss", "eta_mean", "eta_min", "eta_max",
+    "update_mean", "update_min", "update_max", "lr", "tokens_per_s", "time_s",
+]
+# GPT-2's 50257 BPE tokens are padded to a multiple of 64 for faster matmuls, as nanoGPT does.
+BPE_VOCAB_MULTIPLE = 64
+
+
+def fail(message: str) -> int:
+    print(f"agd-train-lm: error: {message}", file=sys.stderr)
+    return 2
+
+
+def model_vocab_size(data: TokenData) -> int:
+    if data.tokenizer == "char":
+        return data.vocab_size
+    return math.ceil(data.vocab_size / BPE_VOCAB_MULTIPLE) * BPE_VOCAB_MULTIPLE
+
+
+class Interval:
+    """eta and update-size statistics, and the training time, of the iterations since the last row."""
+
+    def __init__(self, device: torch.device):
+        self.eta, self.update = RunningStats(device), RunningStats(device)
+        self.train_seconds = 0.0
+        self.tokens = 0
+
+    def state_dict(self) -> dict:
+        return {"eta": self.eta.state_dict(), "update": self.update.state_dict(),
+                "train_seconds": self.train_seconds, "tokens": self.tokens}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.eta.load_state_dict(state["eta"])
+        self.update.load_state_dict(state["update"])
+        self.train_seconds, self.tokens = state["train_seconds"], state["tokens"]
+
+
+class LMTraining:
+    """The state of one run between iterations, and the loop that advances it."""
+
+    def __init__(self, args, data: TokenData, model: GPT, optimizer, device: torch.device, out: Path,
+                 ranks: distributed.Ranks = distributed.Ranks()):
+        self.args, self.data, self.model, self.opt = args, data, model, optimizer
+        self.device, self.out, self.ranks = device, out, ranks
+        self.is_agd = isinstance(optimizer, TransformerAGD)
+        self.autocast = autocast_dtype(args, device)
+        net = torch.compile(model) if use_compile(args, device) else model
+        if ranks.active:
+            device_ids = [device] if device.type == "cuda" else None
+            net = torch.nn.parallel.DistributedDataParallel(net, device_ids=device_ids)
+        self.net = net
+        self.update_size = UpdateSize(p for p in model.parameters() if p.requires_grad)
+        self.tokens_per_iter = args.batch_size * args.block_size * args.grad_accum
+
+        self.iteration = 0        # optimizer steps taken
+        self.rows: list[dict] = []
+        self.interval = Interval(device)
+        self.elapsed_before = 0.0
+        self.started = self.last_checkpoint = time.monotonic()
+
+    # --- persistence ---
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.monotonic() - self.started
+
+    def state_dict(self) -> dict:
+        rng = {"cpu": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {
+            "identity": identity(self.args), "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+            "iteration": self.iteration, "rows": self.rows, "interval": self.interval.state_dict(),
+            "elapsed": self.elapsed(), "rng": rng,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.iteration, self.rows = state["iteration"], state["rows"]
+        self.interval.load_state_dict(state["interval"])
+        self.elapsed_before = state["elapsed"]
+        # Dropout masks continue the interrupted run's stream, so a resumed run repeats it exactly.
+        torch.set_rng_state(state["rng"]["cpu"].cpu())
+        if "cuda" in state["rng"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.device)
+
+    def save_checkpoint(self) -> None:
+        if self.ranks.is_main:
+            checkpoint.save(self.out, self.state_dict())
+        self.last_checkpoint = time.monotonic()
+
+    def flush_metrics(self) -> None:
+        if self.ranks.is_main:
+            write_csv(self.out / METRICS, COLUMNS, self.rows)
+
+    def stop_requested(self, stop: checkpoint.StopRequest) -> bool:
+        return distributed.any_rank(self.ranks, bool(stop), self.device)
+
+    # --- the loop ---
+
+    def run(self, stop: checkpoint.StopRequest) -> str:
+        """Advance to --max-iters; returns 'completed', 'diverged' or 'stopped' (by a signal)."""
+        if not self.rows:
+            self.add_row()
+        progress = tqdm(total=self.args.max_iters, initial=self.iteration, leave=False, desc="iterations",
+                        file=sys.stderr, disable=None if self.ranks.is_main else True)
+        with progress:
+            while self.iteration < self.args.max_iters:
+                began = time.perf_counter()
+                self.train_iteration()
+                self.interval.train_seconds += time.perf_counter() - began
+                progress.update()
+                if self.iteration % self.args.eval_interval == 0 or self.iteration == self.args.max_iters:
+                    row = self.add_row()
+                    if not (math.isfinite(row["train_loss"]) and math.isfinite(row["val_loss"])):
+                        return "diverged"
+                    if time.monotonic() - self.last_checkpoint >= self.args.checkpoint_every:
+                        self.save_checkpoint()
+                if self.stop_requested(stop):
+                    return "stopped"
+        return "completed"
+
+    def forward_context(self):
+        if self.autocast is None:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast)
+
+    def micro_batches(self) -> list[int]:
+        """Indices of the micro-batches this rank computes in this iteration (every world-th of them)."""
+        first = self.iteration * self.args.grad_accum
+        return list(range(first + self.ranks.rank, first + self.args.grad_accum, self.ranks.world))
+
+    def train_iteration(self) -> None:
+        args = self.args
+        if not self.is_agd:
+            lr = self.scheduled_lr(self.iteration)
+            for group in self.opt.param_groups:
+                group["lr"] = lr
+        indices = self.micro_batches()
+        for i, index in enumerate(indices):
+            x, y = self.data.batch("train", args.batch_size, args.block_size, seed=args.seed, index=index)
+            # DDP all-reduces on the last micro-batch only; each contributes 1/grad_accum of the mean.
+            sync = i == len(indices) - 1 or not self.ranks.active
+            with (nullcontext() if sync else self.net.no_sync()), self.forward_context():
+                _, loss = self.net(x, y)
+            (loss * (self.ranks.world / args.grad_accum)).backward()
+        if not self.is_agd and args.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), args.grad_clip)
+        self.update_size.snapshot()
+        self.opt.step()
+        self.interval.update.add(self.update_size.measure())
+        if self.is_agd:
+            self.interval.eta.add(self.opt.eta_tensor)
+        self.opt.zero_grad(set_to_none=True)
+        self.iteration += 1
+        self.interval.tokens += self.tokens_per_iter
+
+    def scheduled_lr(self, iteration: int) -> float:
+        a = self.args
+        return warmup_cosine(iteration, lr=a.lr, min_lr=a.min_lr, warmup_iters=a.warmup_iters,
+                             decay_iters=a.lr_decay_iters)
+
+    @torch.no_grad()
+    def estimate_loss(self, split: str) -> float:
+        """Mean loss over the same --eval-iters batches every time (split between the ranks), in eval mode."""
+        self.model.eval()
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        for index in range(self.ranks.rank, self.args.eval_iters, self.ranks.world):
+            x, y = self.data.batch(split, self.args.batch_size, self.args.block_size, seed=EVAL_SEED, index=index)
+            with self.forward_context():
+                _, loss = self.model(x, y)
+            total += loss.double()
+        self.model.train()
+        (total,) = distributed.sum_over_ranks(self.ranks, [total], self.device)
+        return total / self.args.eval_iters
+
+    def add_row(self) -> dict:
+        eta_mean, eta_min, eta_max = self.interval.eta.summary()
+        update_mean, update_min, update_max = self.interval.update.summary()
+        seconds = self.interval.train_seconds
+        row = dict(
+            iter=self.iteration, tokens=self.iteration * self.tokens_per_iter,
+            train_loss=self.estimate_loss("train"), val_loss=self.estimate_loss("val"),
+            eta_mean=eta_mean, eta_min=eta_min, eta_max=eta_max,
+            update_mean=update_mean, update_min=update_min, update_max=update_max,
+            lr=None if self.is_agd or self.iteration == 0 else self.scheduled_lr(self.iteration - 1),
+            tokens_per_s=self.interval.tokens / seconds if seconds > 0 else None,
+            time_s=self.elapsed(),
+        )
+        self.rows.append(row)
+        self.interval = Interval(self.device)
+        if self.ranks.is_main:
+            print(summary_line(row, self.args.max_iters), flush=True)
+        self.flush_metrics()
+        return row
+
+
+def summary_line(row: dict, max_iters: int) -> str:
+    line = (f"iter {row['iter']:>{len(str(max_iters))}}/{max_iters}  train loss {row['train_loss']:.4f}"
+            f"  val loss {row['val_loss']:.4f}")
+    if row["eta_mean"] is not None:
+        line += f"  eta {row['eta_mean']:.4f} [{row['eta_min']:.4f}, {row['eta_max']:.4f}]"
+    if row["lr"] is not None:
+        line += f"  lr {row['lr']:.3g}"
+    if row["tokens_per_s"] is not None:
+        line += f"  {row['tokens_per_s']:,.0f} tok/s"
+    return line + f"  {row['time_s']:.1f}s"
+
+
+def previous_record(out: Path) -> dict | None:
+    path = out / RUN_RECORD
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def run_record(args, status: str, training: LMTraining, device: torch.device, started_at: str) -> dict:
+    final = training.rows[-1]
+    finite = [r for r in training.rows if math.isfinite(r["val_loss"])]
+    best = min(finite, key=lambda r: r["val_loss"]) if finite else final
+    speeds = [r["tokens_per_s"] for r in training.rows if r["tokens_per_s"]]
+    return {
+        "status": status,
+        "args": vars(args),
+        "identity": identity(args),
+        **environment(device),
+        "precision": str(training.autocast or torch.float32).removeprefix("torch."),
+        "compiled": use_compile(args, device),
+        "model": training.model.describe(),
+        "L": training.opt.L if training.is_agd else None,
+        "text": {"name": training.data.name, "vocab_size": training.data.vocab_size,
+                 "train_tokens": training.data.train_tokens, "val_tokens": training.data.val_tokens,
+                 "unigram_entropy": training.data.unigram_entropy},
+        "iterations": training.iteration,
+        "tokens": training.iteration * training.tokens_per_iter,
+        "started_at": started_at,
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "wall_time_s": training.elapsed(),
+        "tokens_per_s": sum(speeds) / len(speeds) if speeds else None,
+        "final": {k: final[k] for k in ("iter", "train_loss", "val_loss")},
+        "best_val_loss": best["val_loss"],
+        "best_val_loss_iter": best["iter"],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    out = Path(args.out)
+    device = resolve_device(args)
+
+    record = previous_record(out)
+    if record is not None:
+        if record.get("identity") != identity(args):
+            return fail(f"{out} holds a different run ({RUN_RECORD} was made with other arguments); "
+                        "use another --out, or delete that directory to start over")
+        if record["status"] == "diverged" or record["args"]["max_iters"] == args.max_iters:
+            print(f"{out}: run already {record['status']}, nothing to do")
+            if not args.keep_checkpoint:
+                checkpoint.remove(out)
+            return 0
+    state = checkpoint.load(out, device)
+    if state is not None:
+        if state["identity"] != identity(args):
+            changed = sorted(k for k in identity(args) if state["identity"].get(k) != getattr(args, k))
+            return fail(f"{out}/{checkpoint.CHECKPOINT} was made with different {', '.join(changed)}; "
+                        "use another --out, or delete the checkpoint to start over")
+        if state["iteration"] > args.max_iters:
+            return fail(f"{out} already holds {state['iteration']} iterations, more than --max-iters "
+                        f"{args.max_iters}; use another --out")
+
+    ranks = distributed.Ranks()
+    if args.distribute:
+        ranks, device = distributed.start(device)
+    try:
+        return train(args, out, device, state, ranks)
+    finally:
+        distributed.stop()
+
+
+def train(args, out: Path, device: torch.device, state: dict | None, ranks: distributed.Ranks) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    torch.manual_seed(args.seed)
+
+    try:
+        data = load_text(args.text, args.data_dir, device=device, root=args.text_root)
+    except (RuntimeError, ValueError, FileNotFoundError) as e:
+        return fail(str(e))
+    if args.block_size >= min(data.train_tokens, data.val_tokens):
+        return fail(f"--block-size {args.block_size} needs longer texts: {args.text} has {data.train_tokens} "
+                    f"training and {data.val_tokens} validation tokens; use a smaller --block-size")
+    parametrization = "agd" if args.optimizer == "agd" else "standard"
+    config = GPTConfig(vocab_size=model_vocab_size(data), block_size=args.block_size, n_layer=args.n_layer,
+                       n_head=args.n_head, n_embd=args.n_embd, dropout=args.dropout, bias=args.bias,
+                       parametrization=parametrization)
+    model = GPT(config).to(device)
+    optimizer = build_transformer_optimizer(
+        args.optimizer, model, n_layer=args.n_layer, gain=args.gain, lr=args.lr or 0.0,
+        weight_decay=args.weight_decay or 0.0, betas=(args.beta1 or 0.9, args.beta2 or 0.95),
+    )
+
+    training = LMTraining(args, data, model, optimizer, device, out, ranks)
+    if state is not None:
+        training.load_state_dict(state)
+        print(f"resuming {out} at iteration {training.iteration}", file=sys.stderr)
+    if ranks.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / RUN_RECORD).unlink(missing_ok=True)  # a record of an earlier, shorter run no longer holds
+        print(f"{args.text}: {data.train_tokens:,} training tokens, vocabulary {data.vocab_size}, unigram "
+              f"entropy {data.unigram_entropy:.4f} nats/token; GPT {model.num_params(False):,} parameters",
+              flush=True)
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+    with checkpoint.StopRequest() as stop:
+        status = training.run(stop)
+        if status == "stopped":
+            training.save_checkpoint()
+            training.flush_metrics()
+            print(f"stopped by signal {stop.signum}: checkpoint saved in {out}; run again to resume",
+                  file=sys.stderr)
+            return stop.exit_code
+
+        training.flush_metrics()
+        if args.keep_checkpoint:
+            training.save_checkpoint()
+        if ranks.is_main:
+            write_json(out / RUN_RECORD, run_record(args, status, training, device, started_at))
+            if not args.keep_checkpoint:
+                checkpoint.remove(out)
+    if ranks.is_main:
+        final = training.rows[-1]
+        print(f"final validation loss {final['val_loss']:.4f} nats/token after {training.iteration} iterations; "
+              f"unigram entropy of the validation text {data.unigram_entropy:.4f}")
+        if status == "diverged":
+            print(f"diverged at iteration {training.iteration}: the loss is not finite; run recorded as diverged")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
