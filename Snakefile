@@ -3,6 +3,7 @@
 # snakemake --cores all --resources gpu=4       run it on a 4-GPU box
 # snakemake --cores all --config preset=quick   every figure on the CPU in minutes
 # snakemake --cores all figures/fig3.pdf        one figure and only its runs
+# snakemake --cores all figures/transformer.pdf GPT with AGD vs AdamW
 # snakemake --report report.html                every figure with its caption, and the run summary
 
 configfile: "config.yaml"
@@ -16,6 +17,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/transformer.smk"
 include: "workflow/rules/paper.smk"
 
 
@@ -23,8 +25,9 @@ rule all:
     default_target: True
     localrule: True
     input:
-        expand("figures/{figure}.{ext}", figure=FIGURE_NAMES, ext=("pdf", "png")),
+        expand("figures/{figure}.{ext}", figure=ALL_FIGURES, ext=("pdf", "png")),
         "results/summary.csv",
+        ["results/transformer_summary.csv"] if HAS_TRANSFORMER else [],
         "results/tuned.csv",
         "results/numbers.csv",
         # Without TeX the rest still builds; `snakemake paper/main.pdf` then says how to install it.

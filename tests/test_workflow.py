@@ -133,7 +133,7 @@ HAVE_TEX = shutil.which("latexmk") is not None
 
 
 def quick_subset() -> dict:
-    """The quick preset with its two cheapest figures only, so `snakemake` (all) stays short."""
+    """The quick preset with its two cheapest figures and its transformer panel, so `snakemake` (all) stays short."""
     config = with_preset("quick")
     figures = config["presets"]["quick"]["figures"]
     config["presets"]["quick"]["figures"] = {name: figures[name] for name in ("fig2", "fig4")}
@@ -193,6 +193,24 @@ def test_quick_subset_end_to_end(quick_run):
 
 
 @pytest.mark.slow
+def test_quick_transformer_learns_context_on_the_offline_text(quick_run):
+    """The issue's bar: a tiny GPT trained by AGD on the CPU ends below the unigram entropy of its text."""
+    table = pd.read_csv(quick_run / "results/transformer.csv")
+    assert (table["status"] == "completed").all() and sorted(table["optimizer"].unique()) == ["adamw", "agd"]
+    final = table.sort_values("iter").groupby("optimizer").last()
+    entropy = table["unigram_entropy"].iloc[0]
+    print(f"final validation loss: AGD {final.loc['agd', 'val_loss']:.4f}, AdamW {final.loc['adamw', 'val_loss']:.4f}; "
+          f"unigram entropy {entropy:.4f}")
+    assert final.loc["agd", "val_loss"] < entropy
+    assert final.loc["agd", "iter"] == final.loc["agd", "max_iters"]
+    assert table[table["optimizer"] == "adamw"]["lr"].dropna().is_monotonic_decreasing  # the cosine, past warmup
+    assert (quick_run / "figures/transformer.png").stat().st_size > 0
+    assert "text python_docs_char" in (quick_run / "figures/transformer.txt").read_text()
+    summary = pd.read_csv(quick_run / "results/transformer_summary.csv")
+    assert len(summary) == 2 and (summary["tokens_per_s"] > 0).all()
+
+
+@pytest.mark.slow
 @pytest.mark.skipif(not HAVE_TEX and not os.environ.get("AGD_REQUIRE_TEX"), reason="TeX (latexmk) not installed")
 def test_paper_and_report_build(quick_run, workflow_copy):
     paper = quick_run / "paper/main.pdf"
@@ -215,7 +233,7 @@ def test_paper_without_tex_says_how_to_install_it(tmp_path):
     for name in ("generated/figures.tex", "generated/numbers.tex", "generated/preset.tex"):
         (tmp_path / "paper" / name).parent.mkdir(exist_ok=True)
         (tmp_path / "paper" / name).write_text("")
-    for figure in FIGURES:
+    for figure in [*FIGURES, "transformer"]:
         (tmp_path / "figures").mkdir(exist_ok=True)
         (tmp_path / f"figures/{figure}.pdf").write_text("")
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(with_preset("quick")))
@@ -241,6 +259,9 @@ def test_reruns_touch_only_what_changed(quick_run, workflow_copy):
     module = workflow_copy / "src/agd/figures/fig2.py"
     module.write_text(module.read_text() + "# restyled\n")
     assert planned(dry_run(*QUICK_TARGETS)) == {"figure_fig2": 1}
+    module = workflow_copy / "src/agd/figures/transformer.py"
+    module.write_text(module.read_text() + "# restyled\n")
+    assert planned(dry_run("figures/transformer.pdf")) == {"figure_transformer": 1}
     redraw = snakemake(quick_run, "--cores", "1", "figures/fig2.pdf", config=config, repo=workflow_copy)
     assert redraw.returncode == 0, redraw.stderr[-2000:]
 

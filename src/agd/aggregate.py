@@ -96,3 +96,55 @@ def select_tuned(figure: pd.DataFrame, rule: str) -> pd.DataFrame:
         rows.append({"figure": group["figure"].iloc[0], **dict(zip(SETTING, setting)), "lr": best_lr,
                      "rule": rule, "score": scores[best_lr], "candidates": len(scores)})
     return pd.DataFrame(rows, columns=columns)
+
+
+# --- transformer runs ---
+
+LM_PARAMS = ["figure", "panel", "run", "text", "n_layer", "n_head", "n_embd", "block_size", "dropout", "bias",
+             "batch_size", "grad_accum", "optimizer", "peak_lr", "warmup_iters", "seed"]
+
+
+def lm_params(member: Mapping, keys: list[str]) -> dict:
+    """A run's parameters; AdamW's configured rate is `peak_lr`, since `lr` is the scheduled rate of each row."""
+    return {key: member["lr" if key == "peak_lr" else key] for key in keys}
+
+
+def lm_table(members: Iterable[Mapping], runs_dir: Path, text_meta: Mapping[str, Mapping]) -> pd.DataFrame:
+    """Every metric row of the transformer runs, clipped to each panel's iterations, with the run's
+    parameters, status, and the unigram entropy of the run's validation text (from its meta.json)."""
+    frames = []
+    for member in members:
+        params = lm_params(member, LM_PARAMS)
+        run_dir = Path(runs_dir) / member["run"]
+        status = run_status(run_dir) if member["enabled"] else "not_run"
+        if status in ("missing", "not_run"):
+            frame = pd.DataFrame([{}])
+        else:
+            frame = pd.read_csv(run_dir / "metrics.csv")
+            frame = frame[frame["iter"] <= member["panel_max_iters"]]
+        entropy = text_meta.get(member["text"], {}).get("unigram_entropy")
+        frames.append(frame.assign(**params, status=status, max_iters=member["panel_max_iters"],
+                                   unigram_entropy=entropy))
+    table = pd.concat(frames, ignore_index=True)
+    leading = LM_PARAMS + ["status", "max_iters", "unigram_entropy"]
+    return table[leading + [c for c in table.columns if c not in leading]]
+
+
+def lm_summary_table(runs: pd.DataFrame, runs_dir: Path) -> pd.DataFrame:
+    """One row per transformer run: status, final and best validation loss, throughput and wall time."""
+    rows = []
+    for run in runs.to_dict("records"):
+        run_dir = Path(runs_dir) / run["run"]
+        row = lm_params(run, LM_PARAMS[2:]) | {"max_iters": run["max_iters"], "status": run_status(run_dir)}
+        if not run["enabled"]:
+            row["status"] = "not_run"
+        elif row["status"] != "missing":
+            metrics = pd.read_csv(run_dir / "metrics.csv")
+            final = metrics.iloc[-1]
+            row |= {
+                "iterations": int(final["iter"]), "final_train_loss": final["train_loss"],
+                "final_val_loss": final["val_loss"], "best_val_loss": metrics["val_loss"].min(),
+                "tokens_per_s": metrics["tokens_per_s"].mean(), "wall_time_s": final["time_s"],
+            }
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -72,3 +72,60 @@ def cuda_problem(preset_name: str, preset: Mapping) -> str | None:
         return None
     return (f"preset {preset_name!r} trains on CUDA but this machine has no CUDA device: run it on a GPU "
             "machine, submit it with --profile profiles/slurm, or use --config preset=quick (CPU)")
+
+
+# --- transformer runs ---
+
+LM_RUNS_DIR = "results/lm_runs"
+LM_ADAMW_FLAGS = ("lr", "min_lr", "warmup_iters", "lr_decay_iters", "beta1", "beta2", "weight_decay", "grad_clip")
+
+
+def text_root(text: str, config: Mapping) -> str | None:
+    return config.get(text, {}).get("root")
+
+
+def text_root_flag(text: str, config: Mapping) -> str:
+    root = text_root(text, config)
+    return shlex.join(["--root", root]) if root else ""
+
+
+def text_marker(text: str, data_dir: str) -> str:
+    """The file prepare_text leaves once a text's token files are complete."""
+    return f"{data_dir}/{text}/meta.json"
+
+
+def lm_train_command(run: Mapping, preset: Mapping, config: Mapping) -> str:
+    """The agd-train-lm command line of one transformer run (without --out)."""
+    args = [
+        "--text", run["text"], "--optimizer", run["optimizer"],
+        "--n-layer", run["n_layer"], "--n-head", run["n_head"], "--n-embd", run["n_embd"],
+        "--block-size", run["block_size"], "--dropout", repr(float(run["dropout"])),
+        "--batch-size", run["batch_size"], "--grad-accum", run["grad_accum"], "--max-iters", run["max_iters"],
+        "--eval-interval", run["eval_interval"], "--eval-iters", run["eval_iters"], "--seed", run["seed"],
+        "--device", preset["device"], "--threads", preset.get("threads", 1),
+        "--data-dir", config.get("data_dir", "data"),
+    ]
+    if run["bias"]:
+        args.append("--bias")
+    if run["optimizer"] == "adamw":
+        for name in LM_ADAMW_FLAGS:
+            value = run[name]
+            # Columns holding AGD's blanks are float: iteration counts are cast back.
+            text = str(int(value)) if name in ("warmup_iters", "lr_decay_iters") else repr(float(value))
+            args += [f"--{name.replace('_', '-')}", text]
+    if text_root(run["text"], config):
+        args += ["--text-root", text_root(run["text"], config)]
+    if config.get("keep_checkpoints", True):
+        args.append("--keep-checkpoint")
+    return shlex.join(str(a) for a in args)
+
+
+def openwebtext_problem(config: Mapping, lm_runs: pd.DataFrame) -> str | None:
+    """Checked when the workflow starts: a configured local copy of OpenWebText must exist."""
+    if not (lm_runs["enabled"] & (lm_runs["text"] == "openwebtext")).any():
+        return None
+    root = text_root("openwebtext", config)
+    if root and not Path(root).exists():
+        return (f"openwebtext.root {root} does not exist: point it at nanoGPT's train.bin/val.bin or a folder of "
+                ".txt files, set it to null to download OpenWebText, or set openwebtext.enabled: false")
+    return None

@@ -9,23 +9,30 @@ validate(config, "../schemas/config.schema.yaml")
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # agd, also when not pip-installed
 
-from agd import cluster, grid, pipeline  # noqa: E402
+from agd import cluster, grid, lm_grid, pipeline  # noqa: E402
 
 try:
     PRESET = grid.preset_of(config)
     MEMBERS = grid.membership(config)
     RUNS = grid.runs(config).set_index("run", drop=False)
+    LM_MEMBERS = lm_grid.membership(config)
+    LM_RUNS = lm_grid.runs(config).set_index("run", drop=False)
 except grid.ConfigError as e:
     raise WorkflowError(str(e))
 
 ENABLED_RUNS = RUNS[RUNS["enabled"]]
+ENABLED_LM_RUNS = LM_RUNS[LM_RUNS["enabled"]]
 FIGURE_NAMES = list(PRESET["figures"])
+HAS_TRANSFORMER = not LM_MEMBERS.empty
+# Every figure the preset draws, the transformer one (its own rules) last.
+ALL_FIGURES = FIGURE_NAMES + ([lm_grid.FIGURE] if HAS_TRANSFORMER else [])
 RUNS_DIR = pipeline.RUNS_DIR
+LM_RUNS_DIR = pipeline.LM_RUNS_DIR
 DATA_DIR = config["data_dir"]
 USES_CUDA = PRESET["device"] == "cuda"
 PYTHON = pipeline.python()
 
-problem = pipeline.imagenet_problem(config, RUNS)
+problem = pipeline.imagenet_problem(config, RUNS) or pipeline.openwebtext_problem(config, LM_RUNS)
 if problem:
     raise WorkflowError(problem)
 
@@ -40,14 +47,18 @@ onstart:
         sys.exit(f"Error: {problem}")
 
 
-def run_exists(run):
-    return (Path(RUNS_DIR) / run / "metrics.csv").exists()
+def run_exists(run, runs_dir=RUNS_DIR):
+    return (Path(runs_dir) / run / "metrics.csv").exists()
 
 
-def planned_runs(runs):
+def planned_runs(runs, enabled=ENABLED_RUNS, runs_dir=RUNS_DIR):
     """The runs to build on; with partial=true only those already on disk."""
-    runs = [run for run in runs if run in ENABLED_RUNS.index]
-    return [run for run in runs if run_exists(run)] if config["partial"] else runs
+    runs = [run for run in runs if run in enabled.index]
+    return [run for run in runs if run_exists(run, runs_dir)] if config["partial"] else runs
+
+
+def planned_lm_runs(runs):
+    return planned_runs(runs, ENABLED_LM_RUNS, LM_RUNS_DIR)
 
 
 def figure_members(figure):

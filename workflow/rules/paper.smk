@@ -7,7 +7,7 @@ HAVE_TEX = shutil.which("latexmk") is not None
 
 rule paper_sources:
     input:
-        captions=expand("figures/{figure}.txt", figure=FIGURE_NAMES),
+        captions=expand("figures/{figure}.txt", figure=ALL_FIGURES),
         numbers="results/numbers.csv",
     output:
         figures="paper/generated/figures.tex",
@@ -25,7 +25,7 @@ rule paper:
     input:
         tex=f"{workflow.basedir}/paper/main.tex",
         generated=rules.paper_sources.output,
-        figures=expand("figures/{figure}.pdf", figure=FIGURE_NAMES),
+        figures=expand("figures/{figure}.pdf", figure=ALL_FIGURES),
     output:
         "paper/main.pdf",
     log:

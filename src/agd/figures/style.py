@@ -15,8 +15,8 @@ from matplotlib.patches import Patch  # noqa: E402
 
 STYLE_FILE = Path(__file__).with_name("agd.mplstyle")
 
-OPTIMIZER_COLORS = {"agd": "#2ca02c", "agd-bias": "#2ca02c", "adam": "#ff7f0e", "sgd": "#d62728"}
-OPTIMIZER_LABELS = {"agd": "AGD", "agd-bias": "AGD (bias)", "adam": "Adam", "sgd": "SGD"}
+OPTIMIZER_COLORS = {"agd": "#2ca02c", "agd-bias": "#2ca02c", "adam": "#ff7f0e", "adamw": "#ff7f0e", "sgd": "#d62728"}
+OPTIMIZER_LABELS = {"agd": "AGD", "agd-bias": "AGD (bias)", "adam": "Adam", "adamw": "AdamW", "sgd": "SGD"}
 ETA_COLOR = "#1f77b4"        # automatic learning rate (tab:blue)
 OBJECTIVE_COLOR = "#bcbd22"  # tab:olive
 TRAIN_ACC_COLOR = "#17becf"  # tab:cyan
@@ -83,8 +83,12 @@ def missing_note(ax: plt.Axes, panel_rows: pd.DataFrame) -> None:
 
 
 def provenance(data: pd.DataFrame, context: dict) -> str:
-    """What the figure was made from: preset, datasets and epochs."""
+    """What the figure was made from: preset, datasets (texts) and epochs (iterations)."""
     present = ran(data)
+    if "text" in data:
+        texts = ", ".join(sorted(present["text"].unique())) or "none"
+        iterations = ", ".join(str(i) for i in sorted(present["max_iters"].unique())) or "-"
+        return f"{context['figure']} | preset {context['preset']} | text {texts} | iterations {iterations}"
     datasets = ", ".join(sorted(present["dataset"].unique())) or "none"
     epochs = ", ".join(str(e) for e in sorted(present["epochs"].unique())) or "-"
     return f"{context['figure']} | preset {context['preset']} | data {datasets} | epochs {epochs}"
