@@ -218,9 +218,10 @@ def test_batch_errors(shakespeare):
         shakespeare.batch("test", 4, 8, seed=0, index=0)
     n = shakespeare.val_tokens
     with pytest.raises(ValueError, match="smaller") as error:
-        shakespeare.batch("val", 4, n - 1, seed=0, index=0)
-    assert f"block_size {n - 1} " in str(error.value) and f" {n} val tokens" in str(error.value)
-    shakespeare.batch("val", 4, n - 2, seed=0, index=0)  # the longest block that fits
+        shakespeare.batch("val", 4, n, seed=0, index=0)
+    assert f"block_size {n} " in str(error.value) and f" {n} val tokens" in str(error.value)
+    x, y = shakespeare.batch("val", 4, n - 1, seed=0, index=0)  # the longest block that fits: one window
+    assert torch.equal(x[:, 1:], y[:, :-1]) and (x[:, 0] == x[0, 0]).all()
 
 
 def test_memmap_path_matches_memory(tmp_path, monkeypatch, fake_fetch):

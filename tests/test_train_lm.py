@@ -136,6 +136,9 @@ BAD_ARGUMENTS = [
     (["--optimizer", "adamw", "--gain", "2"], "--gain"),
     (["--dropout", "1.5"], "dropout"),
     (["--optimizer", "adamw", "--beta2", "1.0"], "--beta2"),
+    (["--optimizer", "adamw", "--min-lr", "0.5"], "--min-lr"),  # above the default lr
+    (["--optimizer", "adamw", "--warmup-iters", "500", "--max-iters", "100"], "--warmup-iters"),
+    (["--precision", "bfloat16"], "bfloat16"),
 ]
 
 
@@ -155,6 +158,40 @@ def test_block_longer_than_the_text_is_refused(tmp_path, capsys):
     assert code == 2
     assert "--block-size 64" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_bfloat16_on_a_machine_without_cuda_is_refused(tmp_path, text_file, capsys):
+    code, out = train(tmp_path, text_file, "--device", "auto", "--precision", "bfloat16")
+    assert code == 2 and "bfloat16" in capsys.readouterr().err and not out.exists()
+
+
+def test_unreadable_checkpoint_is_refused_with_the_fix(tmp_path, text_file, capsys):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    code, _ = train(tmp_path, text_file, "--max-iters", "2")
+    assert code == 2 and "delete" in capsys.readouterr().err
+
+
+def test_accumulated_micro_batches_are_averaged(tmp_path, text_file, monkeypatch):
+    """Two copies of one micro-batch make the gradient of that batch, not twice it: grad_accum 2 over
+    copies takes the steps of grad_accum 1 (a sum would double G and raise eta)."""
+    from agd.data.text import TokenData
+    from agd.lm_arguments import EVAL_SEED
+
+    args = ("--max-iters", "4", "--eval-interval", "2", "--dropout", "0")
+    assert train(tmp_path, text_file, *args, name="once")[0] == 0
+    draw = TokenData.batch
+
+    def copies(self, split, batch_size, block_size, *, seed, index):
+        # Training micro-batches 2k and 2k+1 are both batch k; evaluation batches are left alone.
+        return draw(self, split, batch_size, block_size, seed=seed, index=index if seed == EVAL_SEED else index // 2)
+
+    monkeypatch.setattr(TokenData, "batch", copies)
+    assert train(tmp_path, text_file, *args, "--grad-accum", "2", name="twice")[0] == 0
+    once, twice = metrics(tmp_path / "once"), metrics(tmp_path / "twice")
+    for column in ("eta_mean", "eta_max", "train_loss", "val_loss"):
+        pd.testing.assert_series_equal(twice[column], once[column], rtol=1e-5)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
@@ -214,8 +251,9 @@ def test_interrupted_run_resumes_to_the_numbers_of_an_uninterrupted_one(tmp_path
 
 @pytest.mark.slow
 def test_two_processes_take_the_steps_of_one(tmp_path, text_file):
-    """torchrun with 2 gloo processes splits each iteration's 2 micro-batches: same weights as 1 process."""
-    args = [*tiny_run(text_file, tmp_path / "data"), "--max-iters", "6", "--eval-interval", "3", "--dropout", "0",
+    """torchrun with 2 gloo processes splits each iteration's 2 micro-batches: same weights as 1 process,
+    dropout included (its masks follow the micro-batch index, not the process)."""
+    args = [*tiny_run(text_file, tmp_path / "data"), "--max-iters", "6", "--eval-interval", "3", "--dropout", "0.2",
             "--grad-accum", "2", "--keep-checkpoint"]
     one = subprocess.run([sys.executable, "-m", "agd.train_lm", *args, "--out", str(tmp_path / "one")],
                          capture_output=True, text=True)

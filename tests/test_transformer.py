@@ -67,11 +67,19 @@ def test_attention_scale_written_out(parametrization, scale):
     assert torch.allclose(attn(x), attn.c_proj(y), atol=1e-6)
 
 
-def test_embedding_scalings_of_the_agd_parametrisation():
-    model = tiny(parametrization="agd", vocab=11, block=8)
-    assert model.token_scale == pytest.approx(8 / math.sqrt(11))
-    assert model.position_scale == pytest.approx(8 / math.sqrt(8))
-    assert tiny(parametrization="standard").token_scale == 1.0
+@pytest.mark.parametrize("parametrization, token_scale, position_scale", [
+    ("agd", 8 / math.sqrt(11), 8 / math.sqrt(8)), ("standard", 1.0, 1.0),
+])
+def test_embedding_scalings(parametrization, token_scale, position_scale):
+    """AGD's model: token embeddings x n_embd/sqrt(vocab), positions x n_embd/sqrt(block_size)."""
+    model = tiny(parametrization=parametrization, vocab=11, block=8).eval()
+    x, _ = tokens(model)
+    seen = []
+    model.transformer.drop.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
+    model(x)
+    wte, wpe = model.transformer.wte.weight, model.transformer.wpe.weight
+    expected = wte[x] * token_scale + wpe[torch.arange(8)] * position_scale
+    assert torch.allclose(seen[0], expected, atol=1e-6)
 
 
 def test_loss_at_standard_init_is_near_uniform():

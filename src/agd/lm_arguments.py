@@ -84,6 +84,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if problem:
         parser.error(problem)
     fill_defaults(args)
+    problem = schedule_problem(args)
+    if problem:
+        parser.error(problem)
     return args
 
 
@@ -113,8 +116,6 @@ def find_problem(args: argparse.Namespace) -> str | None:
         value = getattr(args, name)
         if value is not None and value >= 1:
             return f"--{name} {value} must be below 1"
-    if args.lr is not None and args.min_lr is not None and args.min_lr > args.lr:
-        return f"--min-lr {args.min_lr} is above --lr {args.lr}: the cosine decays from lr down to min-lr"
     if not 0 <= args.seed < EVAL_SEED:
         return f"--seed {args.seed}: use 0 <= seed < {EVAL_SEED}"
     if args.threads is not None and args.threads < 1:
@@ -132,6 +133,18 @@ def find_problem(args: argparse.Namespace) -> str | None:
         return "--device cuda, but torch sees no CUDA device here; use --device cpu (or auto)"
     if args.precision == "bfloat16" and args.device == "cpu":
         return "--precision bfloat16 is for CUDA here; on the CPU use --precision float32 (or auto)"
+    return None
+
+
+def schedule_problem(args: argparse.Namespace) -> str | None:
+    """AdamW's schedule, checked once its defaults are filled in."""
+    if args.optimizer != "adamw":
+        return None
+    if args.min_lr > args.lr:
+        return f"--min-lr {args.min_lr} is above --lr {args.lr}: the cosine decays from lr down to min-lr"
+    if args.warmup_iters > args.lr_decay_iters:
+        return (f"--warmup-iters {args.warmup_iters} is longer than --lr-decay-iters {args.lr_decay_iters} "
+                "(default --max-iters): the cosine would have no length; shorten the warmup")
     return None
 
 

@@ -8,12 +8,14 @@ learning rate and tokens per second.
 
 import json
 import math
+import pickle
 import sys
 import time
 from contextlib import nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -35,6 +37,14 @@ COLUMNS = [
 ]
 # GPT-2's 50257 BPE tokens are padded to a multiple of 64 for faster matmuls, as nanoGPT does.
 BPE_VOCAB_MULTIPLE = 64
+DROPOUT_STREAM = 2  # beside the train (0) and val (1) batch streams of agd.data.text
+
+
+def seed_dropout(seed: int, micro_batch: int) -> None:
+    """Dropout masks drawn from (seed, micro-batch index) alone: a resumed run, and any number of
+    data-parallel processes, draw the masks of one uninterrupted process."""
+    state = np.random.SeedSequence([seed, DROPOUT_STREAM, micro_batch]).generate_state(1, np.uint64)[0]
+    torch.manual_seed(int(state) & (2**63 - 1))
 
 
 def fail(message: str) -> int:
@@ -86,6 +96,7 @@ class LMTraining:
         self.iteration = 0        # optimizer steps taken
         self.rows: list[dict] = []
         self.interval = Interval(device)
+        self.last_lr: float | None = None  # the rate AdamW applied in the last step
         self.elapsed_before = 0.0
         self.started = self.last_checkpoint = time.monotonic()
 
@@ -95,25 +106,18 @@ class LMTraining:
         return self.elapsed_before + time.monotonic() - self.started
 
     def state_dict(self) -> dict:
-        rng = {"cpu": torch.get_rng_state()}
-        if self.device.type == "cuda":
-            rng["cuda"] = torch.cuda.get_rng_state(self.device)
         return {
             "identity": identity(self.args), "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
             "iteration": self.iteration, "rows": self.rows, "interval": self.interval.state_dict(),
-            "elapsed": self.elapsed(), "rng": rng,
+            "last_lr": self.last_lr, "elapsed": self.elapsed(),
         }
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["optimizer"])
-        self.iteration, self.rows = state["iteration"], state["rows"]
+        self.iteration, self.rows, self.last_lr = state["iteration"], state["rows"], state["last_lr"]
         self.interval.load_state_dict(state["interval"])
         self.elapsed_before = state["elapsed"]
-        # Dropout masks continue the interrupted run's stream, so a resumed run repeats it exactly.
-        torch.set_rng_state(state["rng"]["cpu"].cpu())
-        if "cuda" in state["rng"] and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.device)
 
     def save_checkpoint(self) -> None:
         if self.ranks.is_main:
@@ -170,6 +174,8 @@ class LMTraining:
         indices = self.micro_batches()
         for i, index in enumerate(indices):
             x, y = self.data.batch("train", args.batch_size, args.block_size, seed=args.seed, index=index)
+            if args.dropout:
+                seed_dropout(args.seed, index)
             # DDP all-reduces on the last micro-batch only; each contributes 1/grad_accum of the mean.
             sync = i == len(indices) - 1 or not self.ranks.active
             with (nullcontext() if sync else self.net.no_sync()), self.forward_context():
@@ -179,6 +185,8 @@ class LMTraining:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), args.grad_clip)
         self.update_size.snapshot()
         self.opt.step()
+        if not self.is_agd:
+            self.last_lr = self.opt.param_groups[0]["lr"]
         self.interval.update.add(self.update_size.measure())
         if self.is_agd:
             self.interval.eta.add(self.opt.eta_tensor)
@@ -214,7 +222,7 @@ class LMTraining:
             train_loss=self.estimate_loss("train"), val_loss=self.estimate_loss("val"),
             eta_mean=eta_mean, eta_min=eta_min, eta_max=eta_max,
             update_mean=update_mean, update_min=update_min, update_max=update_max,
-            lr=None if self.is_agd or self.iteration == 0 else self.scheduled_lr(self.iteration - 1),
+            lr=self.last_lr,
             tokens_per_s=self.interval.tokens / seconds if seconds > 0 else None,
             time_s=self.elapsed(),
         )
@@ -276,8 +284,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out = Path(args.out)
     device = resolve_device(args)
+    if args.precision == "bfloat16" and device.type != "cuda":
+        return fail("--precision bfloat16 is for CUDA; this run is on the CPU: use --precision float32 (or auto)")
 
-    record = previous_record(out)
+    try:
+        record = previous_record(out)
+        # On the CPU: every rank of a data-parallel run reads it, and the model copies it to its device.
+        state = checkpoint.load(out, torch.device("cpu"))
+    except (OSError, ValueError, RuntimeError, KeyError, EOFError, pickle.UnpicklingError) as e:
+        return fail(f"cannot read what {out} holds ({e}); delete {out} to start the run over")
     if record is not None:
         if record.get("identity") != identity(args):
             return fail(f"{out} holds a different run ({RUN_RECORD} was made with other arguments); "
@@ -287,7 +302,6 @@ def main(argv: list[str] | None = None) -> int:
             if not args.keep_checkpoint:
                 checkpoint.remove(out)
             return 0
-    state = checkpoint.load(out, device)
     if state is not None:
         if state["identity"] != identity(args):
             changed = sorted(k for k in identity(args) if state["identity"].get(k) != getattr(args, k))
@@ -328,7 +342,8 @@ def train(args, out: Path, device: torch.device, state: dict | None, ranks: dist
     model = GPT(config).to(device)
     optimizer = build_transformer_optimizer(
         args.optimizer, model, n_layer=args.n_layer, gain=args.gain, lr=args.lr or 0.0,
-        weight_decay=args.weight_decay or 0.0, betas=(args.beta1 or 0.9, args.beta2 or 0.95),
+        weight_decay=args.weight_decay or 0.0,
+        betas=(args.beta1, args.beta2) if args.optimizer == "adamw" else (0.9, 0.99),
     )
 
     training = LMTraining(args, data, model, optimizer, device, out, ranks)

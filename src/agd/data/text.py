@@ -272,9 +272,9 @@ class TokenData:
         n = len(tokens)
         if batch_size < 1 or block_size < 1:
             raise ValueError(f"batch_size and block_size must be positive, got {batch_size} and {block_size}")
-        if block_size >= n - 1:
+        if block_size >= n:  # a block and its next-token targets need block_size + 1 tokens
             raise ValueError(f"block_size {block_size} does not fit the {n} {split} tokens of {self.name}. "
-                             f"Fix: use a block_size smaller than {n - 1}")
+                             f"Fix: use a block_size smaller than {n}")
         offsets = torch.randint(0, n - block_size, (batch_size,), generator=batch_generator(seed, split, index))
         if isinstance(tokens, torch.Tensor):
             positions = offsets.to(self.device)[:, None] + torch.arange(block_size, device=self.device)

@@ -17,6 +17,10 @@ Deviations from the original code, each a bug there (spec §1.11c):
   tensors: c_attn moved sqrt(3) and the c_proj weights sqrt(n_layer) further than init and G assume.
 - `gain` multiplies the update only and `eta` excludes it, as in AGD; the original folded it into eta.
   With the gain of 1 used everywhere the two agree.
+- One attention scale, 1/head_dim on the logits (muP), in the single attention path of agd.models.gpt.
+  The original had two: its manual path scaled the logits by 1/head_dim, its fused (flash) path, the
+  one that ran on torch >= 2, scaled them by 1/sqrt(head_dim) and the output by another 1/sqrt(head_dim).
+  The muP scale is the one its author wrote out, and it keeps attention logits O(1) as the width grows.
 - No loss scaling reaches G: the training job uses bf16 autocast, never an fp16 GradScaler (whose
   2^16 factor inflated G in the original), and averages gradient-accumulation micro-batches.
 """
