@@ -4,7 +4,6 @@ import math
 
 import pytest
 import torch
-from torch.nn import functional as F
 
 from agd.models.gpt import GPT, GPTConfig
 from agd.optim import TransformerAGD, build_transformer_optimizer

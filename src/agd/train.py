@@ -4,7 +4,6 @@ Reads top to bottom: check the arguments, reuse what --out already holds, build 
 optimizer, run epoch 0 (measured at init, no update) and the training epochs, then record the run.
 """
 
-import json
 import math
 import sys
 import time
@@ -14,10 +13,10 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from agd import checkpoint, distributed
+from agd import checkpoint, distributed, run_dir
 from agd.arguments import identity, input_spec, pad_to, parse_args, resolve_device
 from agd.data import load_dataset
-from agd.io import write_csv, write_json
+from agd.io import write_csv
 from agd.losses import build_loss
 from agd.metrics import COLUMNS, EpochMeter, UpdateSize, evaluate
 from agd.models import build_model
@@ -26,7 +25,6 @@ from agd.optim._geometry import eta_from_gradient_summary
 from agd.provenance import environment
 
 METRICS = "metrics.csv"
-RUN_RECORD = "run.json"
 METRICS_FLUSH_SECONDS = 5.0
 
 
@@ -222,11 +220,6 @@ def summary_line(row: dict, epochs: int) -> str:
     return line + f"  update {row['update_mean']:.3g}  {row['time_s']:.1f}s"
 
 
-def previous_record(out: Path) -> dict | None:
-    path = out / RUN_RECORD
-    return json.loads(path.read_text()) if path.exists() else None
-
-
 def run_record(args, status: str, training: Training, device: torch.device, started_at: str) -> dict:
     epoch_rows = [r for r in training.rows if r["kind"] == "epoch"]
     final = epoch_rows[-1]
@@ -259,25 +252,15 @@ def main(argv: list[str] | None = None) -> int:
     info = input_spec(args)
 
     # What --out already holds: a finished run (nothing to do), a checkpoint (resume) or nothing.
-    record = previous_record(out)
-    if record is not None:
-        if record.get("identity") != identity(args):
-            return fail(f"{out} holds a different run ({RUN_RECORD} was made with other arguments); "
-                        "use another --out, or delete that directory to start over")
-        if record["status"] == "diverged" or record["args"]["epochs"] == args.epochs:
-            print(f"{out}: run already {record['status']}, nothing to do")
-            if not args.keep_checkpoint:
-                checkpoint.remove(out)
-            return 0
-    state = checkpoint.load(out, device)
-    if state is not None:
-        if state["identity"] != identity(args):
-            changed = sorted(k for k in identity(args) if state["identity"].get(k) != getattr(args, k))
-            return fail(f"{out}/{checkpoint.CHECKPOINT} was made with different {', '.join(changed)}; "
-                        "use another --out, or delete the checkpoint to start over")
-        if state["epoch"] > args.epochs + 1:
-            return fail(f"{out} already holds {state['epoch'] - 1} epochs, more than --epochs {args.epochs}; "
-                        "use another --out")
+    try:
+        finished, state = run_dir.read(out, identity(args), "epochs", args.epochs, args.keep_checkpoint)
+    except run_dir.RunDirProblem as e:
+        return fail(str(e))
+    if finished:
+        return 0
+    if state is not None and state["epoch"] > args.epochs + 1:
+        return fail(f"{out} already holds {state['epoch'] - 1} epochs, more than --epochs {args.epochs}; "
+                    "use another --out")
 
     ranks = distributed.Ranks()
     if args.distribute:
@@ -312,26 +295,15 @@ def train(args, out: Path, device: torch.device, info, state: dict | None, ranks
         training.load_state_dict(state)
         print(f"resuming {out} at epoch {training.epoch}, step {training.step_in_epoch}", file=sys.stderr)
     if ranks.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / RUN_RECORD).unlink(missing_ok=True)  # a record of an earlier, shorter run no longer holds
+        run_dir.open_for_writing(out)
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
 
     with checkpoint.StopRequest() as stop:
         status = training.run(stop)
-        if status == "stopped":
-            training.save_checkpoint()
-            training.flush_metrics()
-            print(f"stopped by signal {stop.signum}: checkpoint saved in {out}; run again to resume",
-                  file=sys.stderr)
-            return stop.exit_code
-
-        training.flush_metrics()
-        if args.keep_checkpoint:
-            training.save_checkpoint()
-        if ranks.is_main:
-            write_json(out / RUN_RECORD, run_record(args, status, training, device, started_at))
-            if not args.keep_checkpoint:
-                checkpoint.remove(out)
+        code = run_dir.conclude(training, status, stop, out, args.keep_checkpoint, ranks.is_main,
+                                lambda: run_record(args, status, training, device, started_at))
+    if status == "stopped":
+        return code
     if status == "diverged" and ranks.is_main:
         print(f"diverged at epoch {training.epoch - 1}: the loss is not finite; run recorded as diverged")
     return 0

@@ -6,9 +6,7 @@ train and validation loss (on a fixed set of batches), eta and update size over 
 learning rate and tokens per second.
 """
 
-import json
 import math
-import pickle
 import sys
 import time
 from contextlib import nullcontext
@@ -19,9 +17,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from agd import checkpoint, distributed
+from agd import checkpoint, distributed, run_dir
 from agd.data.text import TokenData, load_text
-from agd.io import write_csv, write_json
+from agd.io import write_csv
 from agd.lm_arguments import EVAL_SEED, autocast_dtype, identity, parse_args, resolve_device, use_compile
 from agd.metrics import RunningStats, UpdateSize
 from agd.models.gpt import GPT, GPTConfig
@@ -30,7 +28,6 @@ from agd.optim.schedule import warmup_cosine
 from agd.provenance import environment
 
 METRICS = "metrics.csv"
-RUN_RECORD = "run.json"
 COLUMNS = [
     "iter", "tokens", "train_loss", "val_loss", "eta_mean", "eta_min", "eta_max",
     "update_mean", "update_min", "update_max", "lr", "tokens_per_s", "time_s",
@@ -246,11 +243,6 @@ def summary_line(row: dict, max_iters: int) -> str:
     return line + f"  {row['time_s']:.1f}s"
 
 
-def previous_record(out: Path) -> dict | None:
-    path = out / RUN_RECORD
-    return json.loads(path.read_text()) if path.exists() else None
-
-
 def run_record(args, status: str, training: LMTraining, device: torch.device, started_at: str) -> dict:
     final = training.rows[-1]
     finite = [r for r in training.rows if math.isfinite(r["val_loss"])]
@@ -288,28 +280,14 @@ def main(argv: list[str] | None = None) -> int:
         return fail("--precision bfloat16 is for CUDA; this run is on the CPU: use --precision float32 (or auto)")
 
     try:
-        record = previous_record(out)
-        # On the CPU: every rank of a data-parallel run reads it, and the model copies it to its device.
-        state = checkpoint.load(out, torch.device("cpu"))
-    except (OSError, ValueError, RuntimeError, KeyError, EOFError, pickle.UnpicklingError) as e:
-        return fail(f"cannot read what {out} holds ({e}); delete {out} to start the run over")
-    if record is not None:
-        if record.get("identity") != identity(args):
-            return fail(f"{out} holds a different run ({RUN_RECORD} was made with other arguments); "
-                        "use another --out, or delete that directory to start over")
-        if record["status"] == "diverged" or record["args"]["max_iters"] == args.max_iters:
-            print(f"{out}: run already {record['status']}, nothing to do")
-            if not args.keep_checkpoint:
-                checkpoint.remove(out)
-            return 0
-    if state is not None:
-        if state["identity"] != identity(args):
-            changed = sorted(k for k in identity(args) if state["identity"].get(k) != getattr(args, k))
-            return fail(f"{out}/{checkpoint.CHECKPOINT} was made with different {', '.join(changed)}; "
-                        "use another --out, or delete the checkpoint to start over")
-        if state["iteration"] > args.max_iters:
-            return fail(f"{out} already holds {state['iteration']} iterations, more than --max-iters "
-                        f"{args.max_iters}; use another --out")
+        finished, state = run_dir.read(out, identity(args), "max_iters", args.max_iters, args.keep_checkpoint)
+    except run_dir.RunDirProblem as e:
+        return fail(str(e))
+    if finished:
+        return 0
+    if state is not None and state["iteration"] > args.max_iters:
+        return fail(f"{out} already holds {state['iteration']} iterations, more than --max-iters "
+                    f"{args.max_iters}; use another --out")
 
     ranks = distributed.Ranks()
     if args.distribute:
@@ -351,8 +329,7 @@ def train(args, out: Path, device: torch.device, state: dict | None, ranks: dist
         training.load_state_dict(state)
         print(f"resuming {out} at iteration {training.iteration}", file=sys.stderr)
     if ranks.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / RUN_RECORD).unlink(missing_ok=True)  # a record of an earlier, shorter run no longer holds
+        run_dir.open_for_writing(out)
         print(f"{args.text}: {data.train_tokens:,} training tokens, vocabulary {data.vocab_size}, unigram "
               f"entropy {data.unigram_entropy:.4f} nats/token; GPT {model.num_params(False):,} parameters",
               flush=True)
@@ -360,20 +337,10 @@ def train(args, out: Path, device: torch.device, state: dict | None, ranks: dist
 
     with checkpoint.StopRequest() as stop:
         status = training.run(stop)
-        if status == "stopped":
-            training.save_checkpoint()
-            training.flush_metrics()
-            print(f"stopped by signal {stop.signum}: checkpoint saved in {out}; run again to resume",
-                  file=sys.stderr)
-            return stop.exit_code
-
-        training.flush_metrics()
-        if args.keep_checkpoint:
-            training.save_checkpoint()
-        if ranks.is_main:
-            write_json(out / RUN_RECORD, run_record(args, status, training, device, started_at))
-            if not args.keep_checkpoint:
-                checkpoint.remove(out)
+        code = run_dir.conclude(training, status, stop, out, args.keep_checkpoint, ranks.is_main,
+                                lambda: run_record(args, status, training, device, started_at))
+    if status == "stopped":
+        return code
     if ranks.is_main:
         final = training.rows[-1]
         print(f"final validation loss {final['val_loss']:.4f} nats/token after {training.iteration} iterations; "
