@@ -14,10 +14,10 @@ from matplotlib.patches import Patch
 from agd.figures.style import (BAND_ALPHA, ETA_COLOR, OPTIMIZER_COLORS, OPTIMIZER_LABELS, figure, footer,
                                mark_not_run, missing_note, ran, values)
 
-TITLE = ("A GPT trained without a learning rate. AGD's transformer variant (orthogonal init with per-role "
-         "singular values, LayerNorms frozen) against AdamW with nanoGPT's warmup and cosine schedule. Top: "
-         "validation loss (train loss faint) and the unigram entropy of the validation text. Bottom: AGD's "
-         "automatic learning rate eta (interval mean, min-max band) and AdamW's scheduled learning rate.")
+TITLE = ("Beyond the paper: a GPT trained without a learning rate. AGD's transformer variant (orthogonal "
+         "init with per-role singular values, LayerNorms frozen) against AdamW with nanoGPT's warmup and cosine "
+         "schedule. Top: validation loss (train loss faint) and the unigram entropy of the validation text. "
+         "Bottom: AGD's automatic learning rate eta (interval mean, min-max band) and AdamW's scheduled rate.")
 
 OPTIMIZERS = ("agd", "adamw")
 ENTROPY_COLOR = "0.45"
