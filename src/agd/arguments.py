@@ -99,8 +99,6 @@ def find_problem(args: argparse.Namespace) -> str | None:
         return f"--epochs {args.epochs}: use 0 (the init pass only) or more"
     if args.log_steps < 0:
         return f"--log-steps {args.log_steps}: use 0 (off) or a positive number of iterations"
-    if args.threads is not None and args.threads < 1:
-        return f"--threads {args.threads}: use 1 or more"
     if args.checkpoint_every < 0:
         return f"--checkpoint-every {args.checkpoint_every}: use 0 (every epoch) or a number of seconds"
     if args.arch in ("vgg16", "resnet18") and args.dataset == "imagenet":
@@ -112,12 +110,22 @@ def find_problem(args: argparse.Namespace) -> str | None:
         missing = [d for d in ("train", "val") if not (Path(root) / d).is_dir()]
         if missing:
             return f"ImageNet root {root} lacks {' and '.join(missing)}/: it needs train/ and val/ with one folder per class"
-    if args.distribute and not launched_by_torchrun():
-        return "--distribute runs one process per GPU under torchrun: torchrun --nproc-per-node K -m agd.train --distribute ..."
-    if not args.distribute and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        return "started by torchrun with several processes but without --distribute: add --distribute"
+    problem = execution_problem(args, "agd.train")
+    if problem:
+        return problem
     if args.distribute and args.train_bs < int(os.environ["WORLD_SIZE"]):
         return f"--train-bs {args.train_bs} is smaller than the {os.environ['WORLD_SIZE']} processes it is split over"
+    return None
+
+
+def execution_problem(args: argparse.Namespace, module: str) -> str | None:
+    """What both training jobs (`module`) check of where they run: threads, torchrun, CUDA."""
+    if args.threads is not None and args.threads < 1:
+        return f"--threads {args.threads}: use 1 or more"
+    if args.distribute and not launched_by_torchrun():
+        return f"--distribute runs one process per GPU under torchrun: torchrun --nproc-per-node K -m {module} --distribute ..."
+    if not args.distribute and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return "started by torchrun with several processes but without --distribute: add --distribute"
     if args.device == "cuda" and not torch.cuda.is_available():
         return "--device cuda, but torch sees no CUDA device here; use --device cpu (or auto)"
     return None

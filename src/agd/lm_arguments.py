@@ -5,8 +5,8 @@ import os
 
 import torch
 
+from agd.arguments import execution_problem
 from agd.data.text import TEXTS
-from agd.distributed import launched_by_torchrun
 from agd.models.gpt import GPTConfig
 from agd.optim import TRANSFORMER_OPTIMIZERS
 
@@ -118,19 +118,14 @@ def find_problem(args: argparse.Namespace) -> str | None:
             return f"--{name} {value} must be below 1"
     if not 0 <= args.seed < EVAL_SEED:
         return f"--seed {args.seed}: use 0 <= seed < {EVAL_SEED}"
-    if args.threads is not None and args.threads < 1:
-        return f"--threads {args.threads}: use 1 or more"
     if args.text == "python_docs_char" and args.text_root:
         return "--text-root: python_docs_char is read from Python's own installation; drop --text-root"
-    if args.distribute and not launched_by_torchrun():
-        return "--distribute runs one process per GPU under torchrun: torchrun --nproc-per-node K -m agd.train_lm --distribute ..."
+    problem = execution_problem(args, "agd.train_lm")
+    if problem:
+        return problem
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    if not args.distribute and world > 1:
-        return "started by torchrun with several processes but without --distribute: add --distribute"
     if args.distribute and args.grad_accum % world:
         return f"--grad-accum {args.grad_accum} does not split over {world} processes: use a multiple of {world}"
-    if args.device == "cuda" and not torch.cuda.is_available():
-        return "--device cuda, but torch sees no CUDA device here; use --device cpu (or auto)"
     if args.precision == "bfloat16" and args.device == "cpu":
         return "--precision bfloat16 is for CUDA here; on the CPU use --precision float32 (or auto)"
     return None
@@ -163,12 +158,6 @@ def fill_defaults(args: argparse.Namespace) -> None:
 
 def identity(args: argparse.Namespace) -> dict:
     return {key: getattr(args, key) for key in IDENTITY}
-
-
-def resolve_device(args: argparse.Namespace) -> torch.device:
-    if args.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(args.device)
 
 
 def autocast_dtype(args: argparse.Namespace, device: torch.device) -> torch.dtype | None:

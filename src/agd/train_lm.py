@@ -20,7 +20,8 @@ from tqdm import tqdm
 from agd import checkpoint, distributed, run_dir
 from agd.data.text import TokenData, load_text
 from agd.io import write_csv
-from agd.lm_arguments import EVAL_SEED, autocast_dtype, identity, parse_args, resolve_device, use_compile
+from agd.arguments import resolve_device
+from agd.lm_arguments import EVAL_SEED, autocast_dtype, identity, parse_args, use_compile
 from agd.metrics import RunningStats, UpdateSize
 from agd.models.gpt import GPT, GPTConfig
 from agd.optim import TransformerAGD, build_transformer_optimizer
@@ -318,11 +319,9 @@ def train(args, out: Path, device: torch.device, state: dict | None, ranks: dist
                        n_head=args.n_head, n_embd=args.n_embd, dropout=args.dropout, bias=args.bias,
                        parametrization=parametrization)
     model = GPT(config).to(device)
-    optimizer = build_transformer_optimizer(
-        args.optimizer, model, n_layer=args.n_layer, gain=args.gain, lr=args.lr or 0.0,
-        weight_decay=args.weight_decay or 0.0,
-        betas=(args.beta1, args.beta2) if args.optimizer == "adamw" else (0.9, 0.99),
-    )
+    adamw = (dict(lr=args.lr, weight_decay=args.weight_decay, betas=(args.beta1, args.beta2))
+             if args.optimizer == "adamw" else {})
+    optimizer = build_transformer_optimizer(args.optimizer, model, n_layer=args.n_layer, gain=args.gain, **adamw)
 
     training = LMTraining(args, data, model, optimizer, device, out, ranks)
     if state is not None:
