@@ -13,6 +13,7 @@ RUN_PARAMS = PARAMS[2:]
 SETTING = ["panel", "arch", "dataset", "loss", "depth", "width", "batch_size", "seed", "optimizer"]
 BASELINES = ("adam", "sgd")
 TUNING_RULES = ("final_test_acc", "best_test_acc", "final_train_loss")
+ABSENT = ("missing", "not_run")
 
 
 def run_status(run_dir: Path) -> str:
@@ -23,26 +24,38 @@ def run_status(run_dir: Path) -> str:
     return "running" if (run_dir / "metrics.csv").exists() else "missing"
 
 
-def figure_table(members: Iterable[Mapping], runs_dir: Path) -> pd.DataFrame:
-    """Every metric row of a figure's runs, clipped to the figure's epochs, with the run's parameters.
+def status_of(run_dir: Path, enabled: bool) -> str:
+    """run_status, or `not_run` for a run the config disables (e.g. ImageNet, OpenWebText)."""
+    return run_status(run_dir) if enabled else "not_run"
+
+
+def run_rows(run_dir: Path, enabled: bool, column: str, limit: int) -> tuple[pd.DataFrame, str]:
+    """A run's metric rows up to `limit` of `column` (the figure's epochs or iterations), and its status.
 
     A run that is not there still gets one row, with status `missing` (failed or not yet trained)
-    or `not_run` (disabled in the config, e.g. ImageNet), so that its panel can say so.
+    or `not_run` (disabled in the config), so that its panel can say so.
     """
+    status = status_of(run_dir, enabled)
+    if status in ABSENT:
+        return pd.DataFrame([{}]), status
+    frame = pd.read_csv(run_dir / "metrics.csv")
+    return frame[frame[column] <= limit], status
+
+
+def leading_first(frames: list[pd.DataFrame], leading: list[str]) -> pd.DataFrame:
+    table = pd.concat(frames, ignore_index=True)
+    return table[leading + [c for c in table.columns if c not in leading]]
+
+
+def figure_table(members: Iterable[Mapping], runs_dir: Path) -> pd.DataFrame:
+    """Every metric row of a figure's runs, clipped to the figure's epochs, with the run's parameters
+    (one row for a run that is missing or not run: see run_rows)."""
     frames = []
     for member in members:
         params = {key: member[key] for key in PARAMS}
-        run_dir = Path(runs_dir) / member["run"]
-        status = run_status(run_dir) if member["enabled"] else "not_run"
-        if status in ("missing", "not_run"):
-            frame = pd.DataFrame([{}])
-        else:
-            frame = pd.read_csv(run_dir / "metrics.csv")
-            frame = frame[frame["epoch"] <= member["panel_epochs"]]
+        frame, status = run_rows(Path(runs_dir) / member["run"], member["enabled"], "epoch", member["panel_epochs"])
         frames.append(frame.assign(**params, status=status, epochs=member["panel_epochs"]))
-    table = pd.concat(frames, ignore_index=True)
-    leading = PARAMS + ["status", "epochs"]
-    return table[leading + [c for c in table.columns if c not in leading]]
+    return leading_first(frames, PARAMS + ["status", "epochs"])
 
 
 def summary_table(runs: pd.DataFrame, runs_dir: Path) -> pd.DataFrame:
@@ -50,10 +63,9 @@ def summary_table(runs: pd.DataFrame, runs_dir: Path) -> pd.DataFrame:
     rows = []
     for run in runs.to_dict("records"):
         run_dir = Path(runs_dir) / run["run"]
-        row = {key: run[key] for key in RUN_PARAMS} | {"epochs": run["epochs"], "status": run_status(run_dir)}
-        if not run["enabled"]:
-            row["status"] = "not_run"
-        elif row["status"] != "missing":
+        row = {key: run[key] for key in RUN_PARAMS} | {"epochs": run["epochs"],
+                                                        "status": status_of(run_dir, run["enabled"])}
+        if row["status"] not in ABSENT:
             metrics = pd.read_csv(run_dir / "metrics.csv")
             epochs = metrics[metrics["kind"] == "epoch"]
             final = epochs.iloc[-1]
@@ -115,19 +127,11 @@ def lm_table(members: Iterable[Mapping], runs_dir: Path, text_meta: Mapping[str,
     frames = []
     for member in members:
         params = lm_params(member, LM_PARAMS)
-        run_dir = Path(runs_dir) / member["run"]
-        status = run_status(run_dir) if member["enabled"] else "not_run"
-        if status in ("missing", "not_run"):
-            frame = pd.DataFrame([{}])
-        else:
-            frame = pd.read_csv(run_dir / "metrics.csv")
-            frame = frame[frame["iter"] <= member["panel_max_iters"]]
+        frame, status = run_rows(Path(runs_dir) / member["run"], member["enabled"], "iter", member["panel_max_iters"])
         entropy = text_meta.get(member["text"], {}).get("unigram_entropy")
         frames.append(frame.assign(**params, status=status, max_iters=member["panel_max_iters"],
                                    unigram_entropy=entropy))
-    table = pd.concat(frames, ignore_index=True)
-    leading = LM_PARAMS + ["status", "max_iters", "unigram_entropy"]
-    return table[leading + [c for c in table.columns if c not in leading]]
+    return leading_first(frames, LM_PARAMS + ["status", "max_iters", "unigram_entropy"])
 
 
 def lm_summary_table(runs: pd.DataFrame, runs_dir: Path) -> pd.DataFrame:
@@ -135,10 +139,9 @@ def lm_summary_table(runs: pd.DataFrame, runs_dir: Path) -> pd.DataFrame:
     rows = []
     for run in runs.to_dict("records"):
         run_dir = Path(runs_dir) / run["run"]
-        row = lm_params(run, LM_PARAMS[2:]) | {"max_iters": run["max_iters"], "status": run_status(run_dir)}
-        if not run["enabled"]:
-            row["status"] = "not_run"
-        elif row["status"] != "missing":
+        row = lm_params(run, LM_PARAMS[2:]) | {"max_iters": run["max_iters"],
+                                                "status": status_of(run_dir, run["enabled"])}
+        if row["status"] not in ABSENT:
             metrics = pd.read_csv(run_dir / "metrics.csv")
             final = metrics.iloc[-1]
             row |= {
