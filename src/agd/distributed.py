@@ -48,6 +48,14 @@ def stop() -> None:
         dist.destroy_process_group()
 
 
+def data_parallel(net: torch.nn.Module, device: torch.device, ranks: Ranks) -> torch.nn.Module:
+    """`net` wrapped in DDP (gradients averaged over the ranks) when there are several ranks, else itself."""
+    if not ranks.active:
+        return net
+    device_ids = [device] if device.type == "cuda" else None
+    return torch.nn.parallel.DistributedDataParallel(net, device_ids=device_ids)
+
+
 def sum_over_ranks(ranks: Ranks, values: list[float | torch.Tensor], device: torch.device) -> list[float]:
     """The sums over all ranks of a few scalars (one all-reduce), as Python floats."""
     stacked = torch.stack([torch.as_tensor(v, dtype=torch.float64, device=device) for v in values])

@@ -6,17 +6,19 @@ does nothing, resumes, or extends a finished run to a longer length.
 """
 
 import json
+import math
 import pickle
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
 
 import torch
 
-from agd import checkpoint
-from agd.io import write_json
+from agd import checkpoint, distributed
+from agd.io import write_csv, write_json
 
+METRICS = "metrics.csv"
 RUN_RECORD = "run.json"
 UNREADABLE = (OSError, ValueError, RuntimeError, KeyError, EOFError, pickle.UnpicklingError)
 
@@ -25,11 +27,42 @@ class RunDirProblem(Exception):
     """--out holds something this run cannot use; the message says what and how to fix it."""
 
 
-class Run(Protocol):
-    """What `conclude` needs of a job's training state."""
+class RunState:
+    """What a training job's loop keeps across the attempts of one run: its metric rows, the wall time
+    of every attempt, checkpoint.pt and metrics.csv in --out. A job's subclass adds its model, optimizer
+    and position in the run to state_dict and load_state_dict, and names its metrics.csv `columns`."""
 
-    def save_checkpoint(self) -> None: ...
-    def flush_metrics(self) -> None: ...
+    columns: list[str]
+
+    def __init__(self, out: Path, device: torch.device, ranks: distributed.Ranks):
+        self.out, self.device, self.ranks = out, device, ranks
+        self.rows: list[dict] = []
+        self.elapsed_before = 0.0
+        self.started = self.last_checkpoint = time.monotonic()
+        self.last_flush = -math.inf
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.monotonic() - self.started
+
+    def state_dict(self) -> dict:
+        return {"rows": self.rows, "elapsed": self.elapsed()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rows, self.elapsed_before = state["rows"], state["elapsed"]
+
+    def save_checkpoint(self) -> None:
+        if self.ranks.is_main:
+            checkpoint.save(self.out, self.state_dict())
+        self.last_checkpoint = time.monotonic()
+
+    def flush_metrics(self) -> None:
+        if self.ranks.is_main:
+            write_csv(self.out / METRICS, self.columns, self.rows)
+        self.last_flush = time.monotonic()
+
+    def stop_requested(self, stop: checkpoint.StopRequest) -> bool:
+        """On every rank as soon as one has a stop request: all ranks must stop at the same step."""
+        return distributed.any_rank(self.ranks, bool(stop), self.device)
 
 
 def previous_record(out: Path) -> dict | None:
@@ -67,7 +100,7 @@ def open_for_writing(out: Path) -> None:
     (out / RUN_RECORD).unlink(missing_ok=True)  # a record of an earlier, shorter run no longer holds
 
 
-def conclude(run: Run, status: str, stop: checkpoint.StopRequest, out: Path, keep_checkpoint: bool,
+def conclude(run: RunState, status: str, stop: checkpoint.StopRequest, out: Path, keep_checkpoint: bool,
              is_main: bool, record: Callable[[], dict]) -> int:
     """Stopped by a signal: checkpoint and exit 128+N to be resumed. Otherwise write the metrics and
     run.json (`record()`), keeping the checkpoint only if asked; exit 0, a diverged run included."""

@@ -16,7 +16,6 @@ from tqdm import tqdm
 from agd import checkpoint, distributed, run_dir
 from agd.arguments import identity, input_spec, pad_to, parse_args, resolve_device
 from agd.data import load_dataset
-from agd.io import write_csv
 from agd.losses import build_loss
 from agd.metrics import COLUMNS, EpochMeter, UpdateSize, evaluate
 from agd.models import build_model
@@ -24,7 +23,6 @@ from agd.optim import AGD, AGDBias, build_optimizer
 from agd.optim._geometry import eta_from_gradient_summary
 from agd.provenance import environment
 
-METRICS = "metrics.csv"
 METRICS_FLUSH_SECONDS = 5.0
 
 
@@ -33,18 +31,17 @@ def fail(message: str) -> int:
     return 2
 
 
-class Training:
+class Training(run_dir.RunState):
     """The state of one run between epochs and steps, and the loop that advances it."""
+
+    columns = COLUMNS
 
     def __init__(self, args, data, model, optimizer, loss_fn, device: torch.device, out: Path,
                  ranks: distributed.Ranks = distributed.Ranks()):
+        super().__init__(out, device, ranks)
         self.args, self.data, self.model, self.opt, self.loss_fn = args, data, model, optimizer, loss_fn
-        self.device, self.out, self.ranks = device, out, ranks
         # The forward pass that trains: DDP averages gradients over ranks. Evaluation uses the bare model.
-        self.net = model
-        if ranks.active:
-            device_ids = [device] if device.type == "cuda" else None
-            self.net = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+        self.net = distributed.data_parallel(model, device, ranks)
         self.is_agd = isinstance(optimizer, (AGD, AGDBias))
         self.lr = None if self.is_agd else args.lr
         self.update_size = UpdateSize(model.parameters())
@@ -53,42 +50,24 @@ class Training:
         self.epoch = 0            # the epoch in progress; 0 is the pass at init
         self.step_in_epoch = 0    # the next batch of that epoch
         self.global_step = 0      # optimizer steps taken
-        self.rows: list[dict] = []
         self.meter = EpochMeter(device)
-        self.elapsed_before = 0.0
-        self.started = self.last_checkpoint = time.monotonic()
-        self.last_flush = -math.inf
 
     # --- persistence ---
 
-    def elapsed(self) -> float:
-        return self.elapsed_before + time.monotonic() - self.started
-
     def state_dict(self) -> dict:
         return {
-            "identity": identity(self.args), "model": self.model.state_dict(),
+            **super().state_dict(), "identity": identity(self.args), "model": self.model.state_dict(),
             "optimizer": self.opt.state_dict(), "epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
-            "global_step": self.global_step, "rows": self.rows, "meter": self.meter.state_dict(),
-            "elapsed": self.elapsed(),
+            "global_step": self.global_step, "meter": self.meter.state_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["optimizer"])
         self.epoch, self.step_in_epoch = state["epoch"], state["step_in_epoch"]
-        self.global_step, self.rows = state["global_step"], state["rows"]
+        self.global_step = state["global_step"]
         self.meter.load_state_dict(state["meter"])
-        self.elapsed_before = state["elapsed"]
-
-    def save_checkpoint(self) -> None:
-        if self.ranks.is_main:
-            checkpoint.save(self.out, self.state_dict())
-        self.last_checkpoint = time.monotonic()
-
-    def flush_metrics(self) -> None:
-        if self.ranks.is_main:
-            write_csv(self.out / METRICS, COLUMNS, self.rows)
-        self.last_flush = time.monotonic()
 
     def reduce(self, values: list) -> list[float]:
         return distributed.sum_over_ranks(self.ranks, values, self.device)
@@ -97,9 +76,6 @@ class Training:
         if self.ranks.active:
             batches = (distributed.share(batch, self.ranks) for batch in batches)
         return evaluate(self.model, batches, self.loss_fn, self.reduce)
-
-    def stop_requested(self, stop: checkpoint.StopRequest) -> bool:
-        return distributed.any_rank(self.ranks, bool(stop), self.device)
 
     # --- the loop ---
 

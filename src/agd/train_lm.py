@@ -19,7 +19,6 @@ from tqdm import tqdm
 
 from agd import checkpoint, distributed, run_dir
 from agd.data.text import TokenData, load_text
-from agd.io import write_csv
 from agd.arguments import resolve_device
 from agd.lm_arguments import EVAL_SEED, autocast_dtype, identity, parse_args, use_compile
 from agd.metrics import RunningStats, UpdateSize
@@ -28,7 +27,6 @@ from agd.optim import TransformerAGD, build_transformer_optimizer
 from agd.optim.schedule import warmup_cosine
 from agd.provenance import environment
 
-METRICS = "metrics.csv"
 COLUMNS = [
     "iter", "tokens", "train_loss", "val_loss", "eta_mean", "eta_min", "eta_max",
     "update_mean", "update_min", "update_max", "lr", "tokens_per_s", "time_s",
@@ -74,60 +72,41 @@ class Interval:
         self.train_seconds, self.tokens = state["train_seconds"], state["tokens"]
 
 
-class LMTraining:
+class LMTraining(run_dir.RunState):
     """The state of one run between iterations, and the loop that advances it."""
+
+    columns = COLUMNS
 
     def __init__(self, args, data: TokenData, model: GPT, optimizer, device: torch.device, out: Path,
                  ranks: distributed.Ranks = distributed.Ranks()):
+        super().__init__(out, device, ranks)
         self.args, self.data, self.model, self.opt = args, data, model, optimizer
-        self.device, self.out, self.ranks = device, out, ranks
         self.is_agd = isinstance(optimizer, TransformerAGD)
         self.autocast = autocast_dtype(args, device)
-        net = torch.compile(model) if use_compile(args, device) else model
-        if ranks.active:
-            device_ids = [device] if device.type == "cuda" else None
-            net = torch.nn.parallel.DistributedDataParallel(net, device_ids=device_ids)
-        self.net = net
+        compiled = torch.compile(model) if use_compile(args, device) else model
+        self.net = distributed.data_parallel(compiled, device, ranks)
         self.update_size = UpdateSize(p for p in model.parameters() if p.requires_grad)
         self.tokens_per_iter = args.batch_size * args.block_size * args.grad_accum
 
         self.iteration = 0        # optimizer steps taken
-        self.rows: list[dict] = []
         self.interval = Interval(device)
         self.last_lr: float | None = None  # the rate AdamW applied in the last step
-        self.elapsed_before = 0.0
-        self.started = self.last_checkpoint = time.monotonic()
 
     # --- persistence ---
 
-    def elapsed(self) -> float:
-        return self.elapsed_before + time.monotonic() - self.started
-
     def state_dict(self) -> dict:
         return {
-            "identity": identity(self.args), "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
-            "iteration": self.iteration, "rows": self.rows, "interval": self.interval.state_dict(),
-            "last_lr": self.last_lr, "elapsed": self.elapsed(),
+            **super().state_dict(), "identity": identity(self.args), "model": self.model.state_dict(),
+            "optimizer": self.opt.state_dict(), "iteration": self.iteration, "interval": self.interval.state_dict(),
+            "last_lr": self.last_lr,
         }
 
     def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["optimizer"])
-        self.iteration, self.rows, self.last_lr = state["iteration"], state["rows"], state["last_lr"]
+        self.iteration, self.last_lr = state["iteration"], state["last_lr"]
         self.interval.load_state_dict(state["interval"])
-        self.elapsed_before = state["elapsed"]
-
-    def save_checkpoint(self) -> None:
-        if self.ranks.is_main:
-            checkpoint.save(self.out, self.state_dict())
-        self.last_checkpoint = time.monotonic()
-
-    def flush_metrics(self) -> None:
-        if self.ranks.is_main:
-            write_csv(self.out / METRICS, COLUMNS, self.rows)
-
-    def stop_requested(self, stop: checkpoint.StopRequest) -> bool:
-        return distributed.any_rank(self.ranks, bool(stop), self.device)
 
     # --- the loop ---
 
