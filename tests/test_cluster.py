@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from agd import cluster, grid
-from agd.cluster import FLOOR_MINUTES
+from agd.plan import cluster, grid
+from agd.plan.cluster import FLOOR_MINUTES
 
 REPO = Path(__file__).parents[1]
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())

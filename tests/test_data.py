@@ -477,8 +477,8 @@ def test_imagenet_without_a_root_names_the_variable(tmp_path, monkeypatch):
 
 
 def test_download_entry_point_fetches_once_and_reports_failures(tmp_path, monkeypatch, capsys):
-    """What the workflow's download_data rule runs: python -m agd.download DATASET --data-dir DIR."""
-    from agd.download import main as download
+    """What the workflow's download_data rule runs: python -m agd.jobs.download DATASET --data-dir DIR."""
+    from agd.jobs.download import main as download
 
     source, data_dir = tmp_path / "source", tmp_path / "data"
     source.mkdir()

@@ -14,10 +14,10 @@ RUN = ["--arch", "fcn", "--dataset", "mnist5k", "--depth", "4", "--width", "64",
 
 def train(out: Path, *extra: str, processes: int = 1) -> None:
     if processes == 1:
-        command = [sys.executable, "-m", "agd.train"]
+        command = [sys.executable, "-m", "agd.jobs.train"]
     else:
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
-                   "-m", "agd.train", "--distribute"]
+                   "-m", "agd.jobs.train", "--distribute"]
     done = subprocess.run([*command, *RUN, *extra, "--out", str(out)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
 
@@ -55,7 +55,7 @@ def test_uneven_last_batch_is_weighted(tmp_path):
 
 
 def test_distribute_without_torchrun_is_refused(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "agd.train", *RUN, "--distribute", "--out", str(tmp_path / "x")],
+    done = subprocess.run([sys.executable, "-m", "agd.jobs.train", *RUN, "--distribute", "--out", str(tmp_path / "x")],
                           capture_output=True, text=True)
     assert done.returncode == 2 and "torchrun" in done.stderr
     assert not (tmp_path / "x").exists()
@@ -70,7 +70,7 @@ def test_launch_leases_gpus_and_starts_one_process_per_gpu(tmp_path):
     env.pop("CUDA_VISIBLE_DEVICES", None)
     train(tmp_path / "one", "--optimizer", "agd")
     launched = subprocess.run(
-        [sys.executable, "-m", "agd.launch", "--gpus", "2", "--", *RUN, "--optimizer", "agd",
+        [sys.executable, "-m", "agd.jobs.launch", "--gpus", "2", "--", *RUN, "--optimizer", "agd",
          "--out", str(tmp_path / "two")], capture_output=True, text=True, env=env,
     )
     assert launched.returncode == 0, launched.stderr[-3000:]
@@ -81,7 +81,7 @@ def test_launch_leases_gpus_and_starts_one_process_per_gpu(tmp_path):
 
 
 def test_launch_on_the_cpu_runs_the_job_as_it_is(tmp_path):
-    launched = subprocess.run([sys.executable, "-m", "agd.launch", "--gpus", "0", "--", *RUN, "--optimizer", "agd",
+    launched = subprocess.run([sys.executable, "-m", "agd.jobs.launch", "--gpus", "0", "--", *RUN, "--optimizer", "agd",
                                "--epochs", "0", "--out", str(tmp_path / "cpu")], capture_output=True, text=True)
     assert launched.returncode == 0, launched.stderr[-2000:]
     assert (tmp_path / "cpu" / "run.json").exists()

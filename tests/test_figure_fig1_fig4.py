@@ -7,12 +7,13 @@ import pytest
 from matplotlib.collections import PolyCollection
 
 from agd.figures import fig1, fig4
+from agd.tables.selection import annotate
 
 METRICS = ["kind", "epoch", "step", "train_loss", "train_acc", "test_loss", "test_acc", "eta_mean", "eta_min",
            "eta_max", "update_mean", "update_min", "update_max", "lr.1", "time_s"]
 DECADES = [1e-5, 1e-4, 1e-3, 1e-2, 1e-1]
-TUNED_COLUMNS = ["figure", "panel", "arch", "dataset", "loss", "depth", "width", "batch_size", "seed", "optimizer",
-                 "lr", "rule", "score", "candidates"]
+# A hand-made tuned table names each rate by panel and optimizer (annotate matches the setting columns it has).
+TUNED_COLUMNS = ["figure", "panel", "optimizer", "lr", "rule", "score", "candidates"]
 
 PAPER_LEGEND = ["automatic learning rate", "objective", "train accuracy", "test accuracy"]
 
@@ -55,9 +56,8 @@ def frame(*runs):
 
 def tuned_rows(figure, rates):
     """results/tuned/<figure>.csv with the rate selected for each (panel, optimizer)."""
-    return pd.DataFrame([dict(figure=figure, panel=panel, arch="fcn", dataset="mnist5k", loss="mse", depth=4,
-                              width=64, batch_size=128, seed=0, optimizer=opt, lr=lr, rule="final_test_acc",
-                              score=0.5, candidates=5) for (panel, opt), lr in rates.items()], columns=TUNED_COLUMNS)
+    return pd.DataFrame([dict(figure=figure, panel=panel, optimizer=opt, lr=lr, rule="final_test_acc", score=0.5,
+                              candidates=5) for (panel, opt), lr in rates.items()], columns=TUNED_COLUMNS)
 
 
 def context(figure, preset="quick"):
@@ -111,7 +111,7 @@ def solid(ax):
 
 
 def test_fig1_renders_the_papers_layout(tmp_path):
-    fig = fig1.plot(fig1_data(), tuned_rows("fig1", FIG1_TUNED), context("fig1"))
+    fig = fig1.plot(annotate(fig1_data(), tuned_rows("fig1", FIG1_TUNED)), context("fig1"))
     assert isinstance(fig, plt.Figure)
     assert len(fig.axes) == 8
     assert {ax.get_subplotspec().get_geometry()[:2] for ax in fig.axes} == {(2, 4)}
@@ -128,14 +128,14 @@ def test_fig1_renders_the_papers_layout(tmp_path):
 
 
 def test_fig1_titles_name_the_dataset_in_the_data():
-    fig = fig1.plot(fig1_data(dataset="cifar100"), tuned_rows("fig1", FIG1_TUNED), context("fig1", "paper"))
+    fig = fig1.plot(annotate(fig1_data(dataset="cifar100"), tuned_rows("fig1", FIG1_TUNED)), context("fig1", "paper"))
     assert column(fig, 2)[0].get_title() == "VGG-16 CIFAR-100"
-    fig = fig1.plot(fig1_data(), tuned_rows("fig1", FIG1_TUNED), context("fig1"))
+    fig = fig1.plot(annotate(fig1_data(), tuned_rows("fig1", FIG1_TUNED)), context("fig1"))
     assert "CIFAR" not in " ".join(column(fig, i)[0].get_title() for i in range(3))
 
 
 def test_fig1_imagenet_column_says_not_run():
-    fig = fig1.plot(fig1_data(imagenet_status="not_run"), tuned_rows("fig1", FIG1_TUNED), context("fig1"))
+    fig = fig1.plot(annotate(fig1_data(imagenet_status="not_run"), tuned_rows("fig1", FIG1_TUNED)), context("fig1"))
     top, bottom = column(fig, 3)
     assert "not run" in texts(top) + texts(bottom)
     assert not top.get_lines() and not bottom.get_lines()
@@ -143,7 +143,7 @@ def test_fig1_imagenet_column_says_not_run():
 
 def test_fig1_draws_agd_solid_and_only_the_tuned_baseline_dashed():
     data = fig1_data()
-    fig = fig1.plot(data, tuned_rows("fig1", FIG1_TUNED), context("fig1"))
+    fig = fig1.plot(annotate(data, tuned_rows("fig1", FIG1_TUNED)), context("fig1"))
     for index, panel in enumerate(["fcn", "resnet18", "vgg16"]):
         top, bottom = column(fig, index)
         lr = FIG1_TUNED[(panel, "adam")]
@@ -160,7 +160,7 @@ def test_fig1_draws_agd_solid_and_only_the_tuned_baseline_dashed():
 
 
 def test_fig1_imagenet_uses_its_single_sgd_rate_without_a_tuned_row():
-    fig = fig1.plot(fig1_data(imagenet_status="completed"), tuned_rows("fig1", FIG1_TUNED), context("fig1"))
+    fig = fig1.plot(annotate(fig1_data(imagenet_status="completed"), tuned_rows("fig1", FIG1_TUNED)), context("fig1"))
     top, bottom = column(fig, 3)
     assert top.get_title() == "ResNet-50 ImageNet"
     assert "not run" not in texts(top)
@@ -170,7 +170,7 @@ def test_fig1_imagenet_uses_its_single_sgd_rate_without_a_tuned_row():
 def test_fig1_missing_runs_nan_and_empty_panels_do_not_break_it(tmp_path):
     data = fig1_data(missing={("fcn", 1e-5), ("resnet18", 1e-2)}, diverged={("fcn", 1e-1), ("fcn", "agd")},
                      drop_panels={"vgg16"})
-    fig = fig1.plot(data, tuned_rows("fig1", {**FIG1_TUNED, ("fcn", "adam"): 1e-1}), context("fig1"))
+    fig = fig1.plot(annotate(data, tuned_rows("fig1", {**FIG1_TUNED, ("fcn", "adam"): 1e-1})), context("fig1"))
     fig.savefig(tmp_path / "fig1.png")
     assert "1 run(s) missing" in texts(column(fig, 0)[1])
     top, bottom = column(fig, 1)  # its tuned baseline is missing: AGD alone, and the panel says so
@@ -181,7 +181,7 @@ def test_fig1_missing_runs_nan_and_empty_panels_do_not_break_it(tmp_path):
 
 
 def test_fig1_without_tuned_rates_draws_no_baseline():
-    fig = fig1.plot(fig1_data(), pd.DataFrame(columns=TUNED_COLUMNS), context("fig1"))
+    fig = fig1.plot(annotate(fig1_data(), pd.DataFrame(columns=TUNED_COLUMNS)), context("fig1"))
     top, bottom = column(fig, 0)
     assert not dashed(top) and not dashed(bottom)
     assert "no baseline" in texts(top)
@@ -210,7 +210,7 @@ def fig4_panels(fig):
 
 
 def test_fig4_one_panel_per_batch_size_with_a_twin_axis(tmp_path):
-    fig = fig4.plot(fig4_data(), pd.DataFrame(columns=TUNED_COLUMNS), context("fig4"))
+    fig = fig4.plot(annotate(fig4_data(), pd.DataFrame(columns=TUNED_COLUMNS)), context("fig4"))
     assert isinstance(fig, plt.Figure)
     panels = fig4_panels(fig)
     assert [ax.get_title() for ax, _ in panels] == [f"batch size {b}" for b in BATCH_SIZES]
@@ -227,7 +227,7 @@ def test_fig4_one_panel_per_batch_size_with_a_twin_axis(tmp_path):
 
 def test_fig4_x_is_the_first_epochs_steps_then_the_epoch_rows_steps():
     data = fig4_data()
-    fig = fig4.plot(data, pd.DataFrame(columns=TUNED_COLUMNS), context("fig4"))
+    fig = fig4.plot(annotate(data, pd.DataFrame(columns=TUNED_COLUMNS)), context("fig4"))
     for (ax, twin), size in zip(fig4_panels(fig), BATCH_SIZES):
         rows = data[data["batch_size"] == size]
         steps = rows[rows["kind"] == "step"]
@@ -245,7 +245,7 @@ def test_fig4_x_is_the_first_epochs_steps_then_the_epoch_rows_steps():
 
 def test_fig4_missing_and_diverged_runs(tmp_path):
     data = fig4_data(missing={1024}, diverged={32})
-    fig = fig4.plot(data, pd.DataFrame(columns=TUNED_COLUMNS), context("fig4"))
+    fig = fig4.plot(annotate(data, pd.DataFrame(columns=TUNED_COLUMNS)), context("fig4"))
     fig.savefig(tmp_path / "fig4.png")
     panels = fig4_panels(fig)
     assert "not run" in texts(panels[2][0]) and not panels[2][0].get_lines()
@@ -254,15 +254,14 @@ def test_fig4_missing_and_diverged_runs(tmp_path):
 
 def test_fig4_nothing_to_show():
     data = frame(run_rows("fig4", "batch_size", "agd", batch_size=32, status="not_run"))
-    fig = fig4.plot(data, pd.DataFrame(columns=TUNED_COLUMNS), context("fig4"))
+    fig = fig4.plot(annotate(data, pd.DataFrame(columns=TUNED_COLUMNS)), context("fig4"))
     assert "not run" in " ".join(texts(ax) for ax in fig.axes)
-    fig = fig4.plot(data.iloc[:0], pd.DataFrame(columns=TUNED_COLUMNS), context("fig4"))
+    fig = fig4.plot(annotate(data.iloc[:0], pd.DataFrame(columns=TUNED_COLUMNS)), context("fig4"))
     assert "not in this preset" in " ".join(texts(ax) for ax in fig.axes)
 
 
 @pytest.mark.parametrize("module,data", [(fig1, fig1_data), (fig4, fig4_data)])
 def test_footer_names_preset_and_dataset(module, data):
-    fig = module.plot(data(), tuned_rows(module.__name__.rsplit(".")[-1], FIG1_TUNED),
-                      context(module.__name__.rsplit(".")[-1]))
+    fig = module.plot(annotate(data(), tuned_rows(module.__name__.rsplit(".")[-1], FIG1_TUNED)), context(module.__name__.rsplit(".")[-1]))
     footer = " ".join(t.get_text() for t in fig.texts)
     assert "preset quick" in footer and "mnist5k" in footer

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from agd.figures import fig3
+from agd.tables.selection import annotate
 from agd.figures.style import TEST_ACC_COLOR, TRAIN_ACC_COLOR, not_run_text
 
 METRICS = ["kind", "epoch", "step", "train_loss", "train_acc", "test_loss", "test_acc", "eta_mean", "eta_min",
@@ -59,7 +60,7 @@ def close_figures():
 @pytest.fixture(scope="module")
 def rendered():
     data = grid_data()
-    fig = fig3.plot(data, pd.DataFrame(), CONTEXT)
+    fig = fig3.plot(annotate(data, pd.DataFrame()), CONTEXT)
     return data, fig
 
 
@@ -157,7 +158,7 @@ def test_footer_names_preset_and_dataset(rendered):
 
 
 def test_legend_in_one_row():
-    fig = fig3.plot(grid_data(), pd.DataFrame(), CONTEXT)
+    fig = fig3.plot(annotate(grid_data(), pd.DataFrame()), CONTEXT)
     (legend,) = fig.legends
     assert [t.get_text() for t in legend.get_texts()] == PAPER_LEGEND
     assert legend._ncols == len(PAPER_LEGEND)
@@ -165,6 +166,6 @@ def test_legend_in_one_row():
 
 def test_all_missing_still_draws():
     data = pd.DataFrame(run_rows(2, 8, "missing") + run_rows(2, 16, "not_run"))
-    fig = fig3.plot(data, pd.DataFrame(), CONTEXT)
+    fig = fig3.plot(annotate(data, pd.DataFrame()), CONTEXT)
     assert len(main_axes(fig)) == 2
     assert all(ax.get_xscale() == "linear" for ax in main_axes(fig))

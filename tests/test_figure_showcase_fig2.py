@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from agd.figures import fig2, showcase
+from agd.tables.selection import annotate, select_tuned
 
 METRICS = ["kind", "epoch", "step", "train_loss", "train_acc", "test_loss", "test_acc", "eta_mean", "eta_min",
            "eta_max", "update_mean", "update_min", "update_max", "lr.1", "time_s"]
@@ -37,15 +38,14 @@ def frame(*runs):
     return pd.DataFrame([row for rows in runs for row in rows])
 
 
-TUNED_COLUMNS = ["figure", "panel", "arch", "dataset", "loss", "depth", "width", "batch_size", "seed", "optimizer",
-                 "lr", "rule", "score", "candidates"]
+# A hand-made tuned table names each rate by panel and optimizer (annotate matches the setting columns it has).
+TUNED_COLUMNS = ["figure", "panel", "optimizer", "lr", "rule", "score", "candidates"]
 
 
 def tuned_rows(figure, panel, rates):
     """results/tuned/<figure>.csv: the rate selected for each baseline (none when `rates` is empty)."""
-    return pd.DataFrame([dict(figure=figure, panel=panel, arch="fcn", dataset="mnist5k", loss="mse", depth=8,
-                              width=64, batch_size=128, seed=0, optimizer=opt, lr=lr, rule="final_test_acc",
-                              score=0.5, candidates=5) for opt, lr in rates.items()], columns=TUNED_COLUMNS)
+    return pd.DataFrame([dict(figure=figure, panel=panel, optimizer=opt, lr=lr, rule="final_test_acc", score=0.5,
+                              candidates=5) for opt, lr in rates.items()], columns=TUNED_COLUMNS)
 
 
 def context(figure):
@@ -96,7 +96,7 @@ def line_labels(ax):
 
 def test_showcase_renders_three_panels_and_saves(tmp_path):
     data = showcase_data()
-    fig = showcase.plot(data, tuned_rows("showcase", "fcn", {"adam": 1e-3, "sgd": 0.1}), context("showcase"))
+    fig = showcase.plot(annotate(data, tuned_rows("showcase", "fcn", {"adam": 1e-3, "sgd": 0.1})), context("showcase"))
     assert isinstance(fig, plt.Figure)
     assert len(visible_panels(fig)) == 3
     fig.savefig(tmp_path / "showcase.png")
@@ -111,7 +111,7 @@ def test_showcase_renders_three_panels_and_saves(tmp_path):
 
 
 def test_showcase_fcn_panel_plots_accuracy_in_percent_at_epoch_plus_one():
-    fig = showcase.plot(showcase_data(), tuned_rows("showcase", "fcn", {}), context("showcase"))
+    fig = showcase.plot(annotate(showcase_data(), tuned_rows("showcase", "fcn", {})), context("showcase"))
     ax = fig.axes[0]
     assert ax.get_xscale() == "log"
     agd_train = next(line for line in ax.lines if line.get_label() == "AGD train")
@@ -123,20 +123,19 @@ def test_showcase_fcn_panel_plots_accuracy_in_percent_at_epoch_plus_one():
 
 
 def test_showcase_imagenet_not_run_shows_message():
-    fig = showcase.plot(showcase_data(), tuned_rows("showcase", "fcn", {}), context("showcase"))
+    fig = showcase.plot(annotate(showcase_data(), tuned_rows("showcase", "fcn", {})), context("showcase"))
     imagenet = fig.axes[2]
     assert not imagenet.lines
     assert any(t.get_text().startswith("not run") for t in imagenet.texts)
 
 
 def test_showcase_imagenet_drawn_when_run():
-    fig = showcase.plot(showcase_data(imagenet_status="completed"), tuned_rows("showcase", "fcn", {}),
-                        context("showcase"))
+    fig = showcase.plot(annotate(showcase_data(imagenet_status="completed"), tuned_rows("showcase", "fcn", {})), context("showcase"))
     assert set(line_labels(fig.axes[2])) == {"AGD train", "AGD test", "SGD train", "SGD test"}
 
 
 def test_sweep_x_data_are_the_learning_rates_and_agd_is_horizontal():
-    fig = showcase.plot(showcase_data(), tuned_rows("showcase", "fcn", {}), context("showcase"))
+    fig = showcase.plot(annotate(showcase_data(), tuned_rows("showcase", "fcn", {})), context("showcase"))
     sweep = fig.axes[1]
     assert sweep.get_xscale() == "log"
     for label in ("Adam train", "Adam test", "SGD train", "SGD test"):
@@ -149,8 +148,7 @@ def test_sweep_x_data_are_the_learning_rates_and_agd_is_horizontal():
 
 
 def test_showcase_missing_sweep_runs_are_left_out_and_noted():
-    fig = showcase.plot(showcase_data(sweep_missing={("adam", 1e-3), ("sgd", 1e-5)}),
-                        tuned_rows("showcase", "fcn", {}), context("showcase"))
+    fig = showcase.plot(annotate(showcase_data(sweep_missing={("adam", 1e-3), ("sgd", 1e-5)}), tuned_rows("showcase", "fcn", {})), context("showcase"))
     sweep = fig.axes[1]
     adam = next(line for line in sweep.lines if line.get_label() == "Adam train")
     assert np.allclose(adam.get_xdata(), [lr for lr in SWEEP if lr != 1e-3])
@@ -159,13 +157,13 @@ def test_showcase_missing_sweep_runs_are_left_out_and_noted():
 
 def test_showcase_survives_panels_without_rows():
     data = showcase_data()
-    fig = showcase.plot(data[data["panel"] == "fcn"], tuned_rows("showcase", "fcn", {}), context("showcase"))
+    fig = showcase.plot(annotate(data[data["panel"] == "fcn"], tuned_rows("showcase", "fcn", {})), context("showcase"))
     assert len(visible_panels(fig)) == 3
     assert any("not in this preset" in t.get_text() for t in fig.axes[1].texts)
 
 
 def test_fig2_draws_the_tuned_baselines_only(tmp_path):
-    fig = fig2.plot(fig2_data(), tuned_rows("fig2", "fcn", {"adam": 1e-4, "sgd": 1e-1}), context("fig2"))
+    fig = fig2.plot(annotate(fig2_data(), tuned_rows("fig2", "fcn", {"adam": 1e-4, "sgd": 1e-1})), context("fig2"))
     assert isinstance(fig, plt.Figure)
     assert len(visible_panels(fig)) == 3
     fig.savefig(tmp_path / "fig2.png")
@@ -183,7 +181,7 @@ def test_fig2_draws_the_tuned_baselines_only(tmp_path):
 
 
 def test_fig2_update_size_at_epoch_without_the_init_row():
-    fig = fig2.plot(fig2_data(), tuned_rows("fig2", "fcn", {"adam": 1e-4, "sgd": 1e-1}), context("fig2"))
+    fig = fig2.plot(annotate(fig2_data(), tuned_rows("fig2", "fcn", {"adam": 1e-4, "sgd": 1e-1})), context("fig2"))
     objective, _, update = fig.axes
     agd = update.lines[0]
     assert list(agd.get_xdata()) == [1, 2, 3, 4]
@@ -192,14 +190,17 @@ def test_fig2_update_size_at_epoch_without_the_init_row():
     assert len(update.collections) == 3  # one min-max band per optimizer
 
 
-def test_fig2_without_tuned_rows_draws_best_final_test_accuracy():
-    fig = fig2.plot(fig2_data(), tuned_rows("fig2", "fcn", {}), context("fig2"))
+def test_fig2_with_the_tuning_rule_draws_best_final_test_accuracy():
+    data = fig2_data()
+    fig = fig2.plot(annotate(data, select_tuned(data, "final_test_acc")), context("fig2"))
     assert line_labels(fig.axes[2]) == ["AGD", "Adam (lr 1e-1)", "SGD (lr 1e-1)"]
 
 
-def test_fig2_missing_tuned_run_falls_back_and_notes_it():
+def test_fig2_missing_run_is_never_selected_and_is_noted():
     data = fig2_data(missing={("adam", 1e-4)})
-    fig = fig2.plot(data, tuned_rows("fig2", "fcn", {"adam": 1e-4, "sgd": 1e-2}), context("fig2"))
+    tuned = select_tuned(data, "final_test_acc")  # Adam's grid: its best run that ran
+    tuned.loc[tuned["optimizer"] == "sgd", "lr"] = 1e-2
+    fig = fig2.plot(annotate(data, tuned), context("fig2"))
     assert line_labels(fig.axes[2]) == ["AGD", "Adam (lr 1e-1)", "SGD (lr 1e-2)"]
     assert any("1 run(s) missing" in text for text in texts(fig))
 
@@ -207,16 +208,16 @@ def test_fig2_missing_tuned_run_falls_back_and_notes_it():
 def test_fig2_not_run_and_empty_panels_do_not_crash():
     not_run = frame(*[run_rows("fig2", "fcn", o, lr, status="not_run") for o, lr in (("agd", np.nan),
                                                                                     ("adam", 1e-4))])
-    fig = fig2.plot(not_run, tuned_rows("fig2", "fcn", {}), context("fig2"))
+    fig = fig2.plot(annotate(not_run, tuned_rows("fig2", "fcn", {})), context("fig2"))
     assert all(not ax.lines for ax in fig.axes)
     assert all(any(t.get_text().startswith("not run") for t in ax.texts) for ax in fig.axes)
-    empty = fig2.plot(not_run.iloc[:0], tuned_rows("fig2", "fcn", {}), context("fig2"))
+    empty = fig2.plot(annotate(not_run.iloc[:0], tuned_rows("fig2", "fcn", {})), context("fig2"))
     assert len(visible_panels(empty)) == 3
 
 
 @pytest.mark.parametrize("module, data", [(showcase, showcase_data), (fig2, fig2_data)])
 def test_footer_names_preset_and_dataset(module, data):
     name = module.__name__.rsplit(".", 1)[-1]
-    fig = module.plot(data(), tuned_rows(name, "fcn", {}), context(name))
+    fig = module.plot(annotate(data(), tuned_rows(name, "fcn", {})), context(name))
     footer = " ".join(t.get_text() for t in fig.texts)
     assert "preset quick" in footer and "mnist5k" in footer

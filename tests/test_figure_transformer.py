@@ -1,4 +1,4 @@
-"""The transformer table (agd.aggregate.lm_table) and figure, from run directories written here."""
+"""The transformer table (agd.tables.aggregate.lm_table) and figure, from run directories written here."""
 
 import json
 
@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agd import lm_grid
-from agd.aggregate import lm_summary_table, lm_table
+from agd.plan import lm_grid
+from agd.tables.aggregate import lm_summary_table, lm_table
 from agd.figures import transformer
-from agd.train_lm import COLUMNS
+from agd.jobs.train_lm import COLUMNS
 from test_workflow import with_preset
 
 ENTROPY = 3.1
@@ -65,7 +65,7 @@ def test_table_clips_to_the_panel_and_marks_disabled_runs(paper_members):
 def test_figure_draws_losses_rates_and_says_what_did_not_run(paper_members):
     members, runs_dir = paper_members
     table = lm_table(members.to_dict("records"), runs_dir, {"shakespeare_char": {"unigram_entropy": ENTROPY}})
-    fig = transformer.plot(table, None, {"figure": "transformer", "preset": "paper", "notes": []})
+    fig = transformer.plot(table, {"figure": "transformer", "preset": "paper", "notes": []})
     try:
         axes = np.array(fig.axes).reshape(2, 2)
         column = [ax.get_title().startswith("shakespeare_char") for ax in axes[0]].index(True)

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-import agd.gpu_lease
-from agd.gpu_lease import EX_TEMPFAIL, available_devices, lease, main
+import agd.jobs.gpu_lease
+from agd.jobs.gpu_lease import EX_TEMPFAIL, available_devices, lease, main
 
 # Run the module file itself, not `-m agd.gpu_lease`: importing the agd package imports torch,
 # seconds per process. -P keeps src/agd (which holds io.py) off sys.path.
-LEASE = [sys.executable, "-P", agd.gpu_lease.__file__]
+LEASE = [sys.executable, "-P", agd.jobs.gpu_lease.__file__]
 DEVICES = ["0", "1", "2"]
 
 # Prints its CUDA_VISIBLE_DEVICES, then holds on until the file named by argv[1] exists.
@@ -65,7 +65,7 @@ def read_line(proc: subprocess.Popen, timeout: float) -> str | None:
 
 
 def run_lease(env: dict[str, str], *args: str, module: bool = False) -> subprocess.CompletedProcess:
-    launcher = [sys.executable, "-m", "agd.gpu_lease"] if module else LEASE
+    launcher = [sys.executable, "-m", "agd.jobs.gpu_lease"] if module else LEASE
     return subprocess.run([*launcher, *args], env=env, capture_output=True, text=True, timeout=30)
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agd import grid
-from agd.pipeline import train_command
+from agd.plan import grid, specs
+from agd.plan.workflow import train_command
 
 CONFIG = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
 
@@ -25,8 +25,8 @@ def test_run_ids_are_readable_and_lossless():
     assert grid.run_id(run) == "fcn-mnist5k-mse/d8-w256-bs128/adam-lr1e-04/seed0"
     conv = run | dict(arch="resnet18", depth=None, width=64, optimizer="agd", lr=None, bias=True)
     assert grid.run_id(conv) == "resnet18-mnist5k-mse/w64-bs128-bias/agd/seed0"
-    assert grid.lr_tag(5e-7) == "5e-07"
-    assert grid.lr_tag(2.5e-4) != grid.lr_tag(2e-4)
+    assert specs.lr_tag(5e-7) == "5e-07"
+    assert specs.lr_tag(2.5e-4) != specs.lr_tag(2e-4)
 
 
 def test_shared_runs_train_once_for_the_longest_figure():

@@ -1,14 +1,18 @@
 """The transformer block of config.yaml: its run table, the training commands, cluster estimates, the workflow."""
 
+import dataclasses
 import shlex
 
 import pandas as pd
 import pytest
 import yaml
 
-from agd import cluster, lm_grid, pipeline
-from agd.grid import ConfigError
-from agd.lm_arguments import build_parser, fill_defaults
+from agd.plan import cluster, lm_grid
+from agd.plan import workflow as pipeline
+from agd.plan.grid import ConfigError
+from agd.jobs.lm_arguments import build_parser
+from agd.optim import registry
+from agd.plan.specs import LMRun
 from test_workflow import CONFIG, REPO, planned, snakemake, with_preset
 
 
@@ -67,13 +71,13 @@ def test_training_commands_parse_back_to_the_run(preset):
     for run in lm_grid.runs(config).to_dict("records"):
         command = pipeline.lm_train_command(run, config["presets"][preset], config)
         args = build_parser().parse_args([*shlex.split(command), "--out", "x"])
-        fill_defaults(args)
+        vars(args).update(dataclasses.asdict(LMRun.from_args(args).filled()))
         for key in ("text", "optimizer", "n_layer", "n_head", "n_embd", "block_size", "batch_size", "grad_accum",
                     "max_iters", "eval_interval", "eval_iters", "seed"):
             assert getattr(args, key) == run[key], key
         assert args.dropout == run["dropout"]
         if run["optimizer"] == "adamw":
-            for key in lm_grid.ADAMW_KEYS:
+            for key in registry.get("adamw").settings:
                 assert getattr(args, key) == pytest.approx(run[key]), key
         else:
             assert args.lr is None

@@ -6,8 +6,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from agd.numbers import numbers_table
-from agd.paper import escape, figures_tex, numbers_tex
+from agd.tables.numbers import numbers_table
+from agd.tables.paper import escape, figures_tex, numbers_tex
+from agd.tables.selection import annotate
 
 REPO = Path(__file__).parents[1]
 
@@ -37,7 +38,7 @@ def test_final_best_and_tuned_values_are_joined():
         ("a", "fig1", "fcn", "agd", None, "final_test_acc", 52.7, "AGD", "Sec. 3.3"),
         ("b", "fig1", "fcn", "agd", None, "best_test_acc", 52.7, "AGD best", "Sec. 3.3"),
         ("c", "fig1", "fcn", "adam", None, "final_test_acc", 53.5, "tuned Adam", "Sec. 3.3"),
-    ), {"fig1": fig1}, {"fig1": tuned}, "quick").set_index("id")
+    ), {"fig1": annotate(fig1, tuned)}, "quick").set_index("id")
     assert table.loc["a", "reproduced"] == pytest.approx(45.0)
     assert table.loc["b", "reproduced"] == pytest.approx(50.0)
     assert table.loc["c", "reproduced"] == pytest.approx(55.0)  # the tuned rate, not 1e-3
@@ -56,7 +57,7 @@ def test_grid_extremes_batch_sizes_and_missing_runs():
         ("b128", "fig4", "batch_size", "agd", 128, "final_test_acc", 58.0, "B=128", "s"),
         ("b32", "fig4", "batch_size", "agd", 32, "final_test_acc", 55.0, "B=32", "s"),
         ("imagenet", "showcase", "imagenet", "agd", None, "best_test_acc", 65.5, "ImageNet", "s"),
-    ), {"fig3": fig3, "fig4": fig4}, {}, "quick").set_index("id")
+    ), {name: annotate(rows, pd.DataFrame()) for name, rows in (("fig3", fig3), ("fig4", fig4))}, "quick").set_index("id")
     assert table.loc["best", "reproduced"] == pytest.approx(70.0) and table.loc["best", "run"] == "w32"
     assert table.loc["worst", "reproduced"] == pytest.approx(40.0) and table.loc["worst", "run"] == "w16"
     assert table.loc["b128", "reproduced"] == pytest.approx(58.0) and table.loc["b128", "difference"] == pytest.approx(0, abs=1e-9)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from agd import prepare_text as prepare_text_cli
+from agd.jobs import prepare_text as prepare_text_cli
 from agd.data import text as text_module
 from agd.data.text import GPT2_VOCAB_SIZE, SHAKESPEARE_URL, load_text, prepare_text
 
@@ -160,7 +160,7 @@ def test_unknown_text(tmp_path):
 
 
 def test_load_unprepared_without_prepare(tmp_path):
-    with pytest.raises(FileNotFoundError, match="python -m agd.prepare_text shakespeare_char"):
+    with pytest.raises(FileNotFoundError, match="python -m agd.jobs.prepare_text shakespeare_char"):
         load_text("shakespeare_char", tmp_path, device="cpu", prepare=False)
 
 
@@ -320,7 +320,7 @@ def test_openwebtext_root_without_text(tmp_path):
 
 
 def test_cli(tmp_path, capsys):
-    result = subprocess.run([sys.executable, "-m", "agd.prepare_text", "python_docs_char", "--data-dir", str(tmp_path)],
+    result = subprocess.run([sys.executable, "-m", "agd.jobs.prepare_text", "python_docs_char", "--data-dir", str(tmp_path)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("python_docs_char: vocabulary ") and "unigram entropy" in result.stdout

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 import torch
 
-from agd.metrics import COLUMNS
-from agd.train import main
+from agd.jobs.metrics import COLUMNS
+from agd.jobs.train import main
 
 SMALL_FCN = ["--arch", "fcn", "--dataset", "mnist5k", "--depth", "3", "--width", "32", "--device", "cpu"]
 
@@ -184,7 +184,7 @@ RESUME_RUN = ["--arch", "fcn", "--dataset", "mnist5k", "--depth", "6", "--width"
 
 def start_job(out: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "agd.train", *RESUME_RUN, "--out", str(out), *extra],
+        [sys.executable, "-m", "agd.jobs.train", *RESUME_RUN, "--out", str(out), *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
@@ -199,7 +199,7 @@ def wait_for_epochs(job: subprocess.Popen, epochs: int) -> None:
 
 
 def finish(out: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "agd.train", *RESUME_RUN, "--out", str(out)],
+    done = subprocess.run([sys.executable, "-m", "agd.jobs.train", *RESUME_RUN, "--out", str(out)],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from agd.optim.schedule import warmup_cosine
-from agd.train_lm import COLUMNS, main
+from agd.jobs.train_lm import COLUMNS, main
 
 WORDS = ("the", "cat", "sat", "on", "a", "mat", "dog", "ran", "to", "red", "big", "house", "and", "saw")
 
@@ -177,7 +177,7 @@ def test_accumulated_micro_batches_are_averaged(tmp_path, text_file, monkeypatch
     """Two copies of one micro-batch make the gradient of that batch, not twice it: grad_accum 2 over
     copies takes the steps of grad_accum 1 (a sum would double G and raise eta)."""
     from agd.data.text import TokenData
-    from agd.lm_arguments import EVAL_SEED
+    from agd.plan.specs import EVAL_SEED
 
     args = ("--max-iters", "4", "--eval-interval", "2", "--dropout", "0")
     assert train(tmp_path, text_file, *args, name="once")[0] == 0
@@ -208,7 +208,7 @@ VOLATILE = ["time_s", "tokens_per_s"]
 
 
 def command(text_file: Path, tmp_path: Path, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "agd.train_lm", *tiny_run(text_file, tmp_path / "data"), *RESUME,
+    return [sys.executable, "-m", "agd.jobs.train_lm", *tiny_run(text_file, tmp_path / "data"), *RESUME,
             "--out", str(out), *extra]
 
 
@@ -255,11 +255,11 @@ def test_two_processes_take_the_steps_of_one(tmp_path, text_file):
     dropout included (its masks follow the micro-batch index, not the process)."""
     args = [*tiny_run(text_file, tmp_path / "data"), "--max-iters", "6", "--eval-interval", "3", "--dropout", "0.2",
             "--grad-accum", "2", "--keep-checkpoint"]
-    one = subprocess.run([sys.executable, "-m", "agd.train_lm", *args, "--out", str(tmp_path / "one")],
+    one = subprocess.run([sys.executable, "-m", "agd.jobs.train_lm", *args, "--out", str(tmp_path / "one")],
                          capture_output=True, text=True)
     assert one.returncode == 0, one.stderr[-2000:]
     two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
-                          "-m", "agd.train_lm", "--distribute", *args, "--out", str(tmp_path / "two")],
+                          "-m", "agd.jobs.train_lm", "--distribute", *args, "--out", str(tmp_path / "two")],
                          capture_output=True, text=True)
     assert two.returncode == 0, two.stderr[-3000:]
     weights = [torch.load(tmp_path / name / "checkpoint.pt", weights_only=False)["model"] for name in ("one", "two")]

@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from agd.metrics import COLUMNS
+from agd.jobs.metrics import COLUMNS
 
 REPO = Path(__file__).parents[1]
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -263,6 +263,15 @@ def test_reruns_touch_only_what_changed(quick_run, workflow_copy):
     module.write_text(module.read_text() + "# restyled\n")
     assert planned(dry_run("figures/transformer.pdf")) == {"figure_transformer": 1}
     redraw = snakemake(quick_run, "--cores", "1", "figures/fig2.pdf", config=config, repo=workflow_copy)
+    assert redraw.returncode == 0, redraw.stderr[-2000:]
+
+    # Editing a module every figure imports redraws them all, and nothing else.
+    module = workflow_copy / "src/agd/figures/style.py"
+    module.write_text(module.read_text() + "# restyled\n")
+    assert planned(dry_run(*QUICK_TARGETS, "figures/transformer.pdf")) == {
+        "figure_fig2": 1, "figure_fig4": 1, "figure_transformer": 1}
+    redraw = snakemake(quick_run, "--cores", "1", *QUICK_TARGETS, "figures/transformer.pdf", config=config,
+                       repo=workflow_copy)
     assert redraw.returncode == 0, redraw.stderr[-2000:]
 
     # A new seed trains only the new runs.

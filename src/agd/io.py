@@ -9,10 +9,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO
 
-import torch
 
-
-def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -28,7 +26,7 @@ def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
 
 
 def write_text(path: Path, text: str) -> None:
-    _atomic_write(path, lambda f: f.write(text.encode()))
+    atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -43,6 +41,3 @@ def write_csv(path: Path, columns: list[str], rows: Iterable[dict]) -> None:
     writer.writerows(rows)
     write_text(path, buffer.getvalue())
 
-
-def torch_save(path: Path, obj) -> None:
-    _atomic_write(path, lambda f: torch.save(obj, f))

@@ -1,16 +1,20 @@
-# Tidy CSVs under results/: one per figure, the run summary, and the tuned learning rates.
+# Tidy CSVs under results/: one per figure (with the rows each panel shows), its tuned learning rates, the run
+# summary, and the numbers against the paper.
 
 
 rule aggregate_figure:
     input:
-        figure_metrics,
+        metrics=figure_metrics,
+        code=module_sources("agd.tables.aggregate"),
     output:
-        "results/{figure}.csv",
+        rows="results/{figure}.csv",
+        tuned="results/tuned/{figure}.csv",
     wildcard_constraints:
         figure="|".join(FIGURE_NAMES),
     params:
         members=lambda wildcards: figure_members(wildcards.figure).to_dict("records"),
         runs_dir=RUNS_DIR,
+        rule=config["tuning_rule"],
     localrule: True
     script:
         "../scripts/aggregate_figure.py"
@@ -29,18 +33,6 @@ rule summary:
         "../scripts/summary.py"
 
 
-rule select_tuned:
-    input:
-        "results/{figure}.csv",
-    output:
-        "results/tuned/{figure}.csv",
-    params:
-        rule=config["tuning_rule"],
-    localrule: True
-    script:
-        "../scripts/select_tuned.py"
-
-
 rule tuned_table:
     input:
         expand("results/tuned/{figure}.csv", figure=FIGURE_NAMES),
@@ -55,7 +47,7 @@ rule numbers:
     input:
         reported=f"{workflow.basedir}/paper/reported_numbers.csv",
         figures=expand("results/{figure}.csv", figure=FIGURE_NAMES),
-        tuned=expand("results/tuned/{figure}.csv", figure=FIGURE_NAMES),
+        code=module_sources("agd.tables.numbers"),
     output:
         report("results/numbers.csv", category="Results", labels={"table": "numbers against the paper"}),
     params:

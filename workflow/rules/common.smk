@@ -1,17 +1,17 @@
 # Load and validate the config, expand it into the run table, and check what must hold before any job.
+# Planning imports no torch (agd.plan).
 import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
-
-validate(config, "../schemas/config.schema.yaml")
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # agd, also when not pip-installed
 
-from agd import cluster, grid, lm_grid, pipeline  # noqa: E402
+from agd.plan import cluster, grid, lm_grid, workflow as pipeline  # noqa: E402
+from agd.plan.config import validate  # noqa: E402
 
 try:
+    validate(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
     PRESET = grid.preset_of(config)
     MEMBERS = grid.membership(config)
     RUNS = grid.runs(config).set_index("run", drop=False)
@@ -59,6 +59,11 @@ def planned_runs(runs, enabled=ENABLED_RUNS, runs_dir=RUNS_DIR):
 
 def planned_lm_runs(runs):
     return planned_runs(runs, ENABLED_LM_RUNS, LM_RUNS_DIR)
+
+
+def module_sources(module):
+    """The files of an agd module and of every agd module it imports: a rule's code inputs."""
+    return pipeline.module_sources(module)
 
 
 def figure_members(figure):

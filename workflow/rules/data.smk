@@ -10,4 +10,4 @@ rule download_data:
         f"logs/download_{{dataset}}.log",
     localrule: True
     shell:
-        "{PYTHON} -m agd.download {wildcards.dataset} --data-dir {DATA_DIR:q} > {log} 2>&1"
+        "{PYTHON} -m agd.jobs.download {wildcards.dataset} --data-dir {DATA_DIR:q} > {log} 2>&1"

@@ -1,4 +1,5 @@
-# One rule per figure: figures/<name>.pdf, .png and a caption file from results/<name>.csv and its tuned rates.
+# One rule per figure: figures/<name>.pdf, .png and a caption file from results/<name>.csv, which marks the rows
+# each panel shows. A figure is redrawn when any module it imports changes.
 
 
 def figure_notes(figure):
@@ -13,8 +14,7 @@ for figure_name in FIGURE_NAMES:
             f"figure_{figure_name}"
         input:
             data=f"results/{figure_name}.csv",
-            tuned=f"results/tuned/{figure_name}.csv",
-            code=f"{workflow.basedir}/src/agd/figures/{figure_name}.py",  # editing a figure's module redraws it only
+            code=module_sources(f"agd.figures.{figure_name}"),
         output:
             pdf=f"figures/{figure_name}.pdf",
             png=report(f"figures/{figure_name}.png", caption=f"../report/{figure_name}.rst", category="Figures",

@@ -31,5 +31,5 @@ rule train:
         runtime=lambda wildcards, attempt: cluster.runtime_minutes(RUNS.loc[wildcards.run], attempt),
         mem_mb=lambda wildcards: cluster.mem_mb(RUNS.loc[wildcards.run]),
     shell:
-        # agd.launch leases the job's GPUs and starts one process per GPU (torchrun) when there are several.
-        "{PYTHON} -m agd.launch --gpus {resources.gpu} -- {params.args} --out {params.out:q} > {log} 2>&1"
+        # agd.jobs.launch leases the job's GPUs and starts one process per GPU (torchrun) when there are several.
+        "{PYTHON} -m agd.jobs.launch --gpus {resources.gpu} -- {params.args} --out {params.out:q} > {log} 2>&1"

@@ -1,5 +1,8 @@
 # Transformers: a GPT per text, AGD against nanoGPT's AdamW; token files, training jobs, table and figure.
-from agd.data.text import TEXTS
+from agd.data.catalog import TEXTS
+from agd.plan.specs import LMRun
+
+LM_MODULE = LMRun.module
 
 
 rule prepare_text:
@@ -13,7 +16,7 @@ rule prepare_text:
         "logs/prepare_{text}.log",
     localrule: True  # downloads run on the submitting host, which has the network
     shell:
-        "{PYTHON} -m agd.prepare_text {wildcards.text} --data-dir {DATA_DIR:q} {params.root} > {log} 2>&1"
+        "{PYTHON} -m agd.jobs.prepare_text {wildcards.text} --data-dir {DATA_DIR:q} {params.root} > {log} 2>&1"
 
 
 def lm_run(wildcards):
@@ -41,7 +44,7 @@ rule train_lm:
         runtime=lambda wildcards, attempt: cluster.lm_runtime_minutes(lm_run(wildcards), attempt, PRESET["device"]),
         mem_mb=lambda wildcards: cluster.lm_mem_mb(lm_run(wildcards)),
     shell:
-        "{PYTHON} -m agd.launch --gpus {resources.gpu} --module agd.train_lm -- {params.args}"
+        "{PYTHON} -m agd.jobs.launch --gpus {resources.gpu} --module {LM_MODULE} -- {params.args}"
         " --out {params.out:q} > {log} 2>&1"
 
 
@@ -81,7 +84,7 @@ rule transformer_summary:
 rule figure_transformer:
     input:
         data="results/transformer.csv",
-        code=f"{workflow.basedir}/src/agd/figures/transformer.py",
+        code=module_sources("agd.figures.transformer"),
     output:
         pdf="figures/transformer.pdf",
         png=report("figures/transformer.png", caption="../report/transformer.rst", category="Figures",

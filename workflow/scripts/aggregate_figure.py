@@ -1,5 +1,7 @@
 from pathlib import Path
 
-from agd.aggregate import figure_table
+from agd.tables.aggregate import figure_table
 
-figure_table(snakemake.params.members, Path(snakemake.params.runs_dir)).to_csv(snakemake.output[0], index=False)
+rows, tuned = figure_table(snakemake.params.members, Path(snakemake.params.runs_dir), snakemake.params.rule)
+rows.to_csv(snakemake.output.rows, index=False)
+tuned.to_csv(snakemake.output.tuned, index=False)

@@ -2,9 +2,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from agd.numbers import numbers_table
+from agd.tables.numbers import numbers_table
 
 figures = {Path(path).stem: pd.read_csv(path) for path in snakemake.input.figures}
-tuned = {Path(path).stem: pd.read_csv(path) for path in snakemake.input.tuned}
 reported = pd.read_csv(snakemake.input.reported)
-numbers_table(reported, figures, tuned, snakemake.params.preset).to_csv(snakemake.output[0], index=False)
+numbers_table(reported, figures, snakemake.params.preset).to_csv(snakemake.output[0], index=False)

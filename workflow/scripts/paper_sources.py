@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from agd.paper import escape, figures_tex, numbers_tex
+from agd.tables.paper import escape, figures_tex, numbers_tex
 
 captions = {Path(path).stem: Path(path).read_text() for path in snakemake.input.captions}
 Path(snakemake.output.figures).write_text(figures_tex(captions))

@@ -7,9 +7,7 @@ from agd.figures.style import caption
 context = dict(snakemake.params.context)
 module = importlib.import_module(f"agd.figures.{context['figure']}")
 data = pd.read_csv(snakemake.input.data)
-# The transformer figure compares fixed settings: it has no tuned learning rates.
-tuned = pd.read_csv(snakemake.input.tuned) if "tuned" in snakemake.input.keys() else None
-fig = module.plot(data, tuned, context)
+fig = module.plot(data, context)
 fig.savefig(snakemake.output.pdf)
 fig.savefig(snakemake.output.png, dpi=200)
 with open(snakemake.output.caption, "w") as f:

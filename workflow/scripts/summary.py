@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from agd.aggregate import summary_table
+from agd.tables.aggregate import summary_table
 
 runs = pd.DataFrame(snakemake.params.runs)
 summary_table(runs, Path(snakemake.params.runs_dir)).to_csv(snakemake.output[0], index=False)

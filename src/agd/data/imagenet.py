@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from agd.data.catalog import NORMALIZATION, DatasetInfo
+from agd.data.catalog import NORMALIZATION, DatasetInfo, imagenet_missing
 from agd.data.epochs import check_start_step, epoch_generator, steps_per_epoch
 from agd.data.tensors import TRAIN_EVAL_SEED, Batch
 
@@ -26,7 +26,7 @@ def resolve_imagenet_root(root: str | Path | None) -> Path:
     if chosen is None:
         raise ValueError(f"imagenet needs its data: pass imagenet_root (--imagenet-root) or set {IMAGENET_ENV} "
                          f"to a folder laid out as {LAYOUT}")
-    missing = [part for part in ("train", "val") if not (chosen / part).is_dir()]
+    missing = imagenet_missing(chosen)
     if missing:
         raise ValueError(f"ImageNet root {chosen} (from imagenet_root or {IMAGENET_ENV}) lacks "
                          f"{' and '.join(missing)}/: expected {LAYOUT}")

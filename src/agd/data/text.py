@@ -16,9 +16,8 @@ import numpy as np
 import torch
 from filelock import FileLock
 
-from agd.io import _atomic_write, write_json
-
-TEXTS = ("shakespeare_char", "python_docs_char", "openwebtext")
+from agd.data.catalog import TEXTS
+from agd.io import atomic_write, write_json
 SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
 VAL_FRACTION = 0.1
 IN_MEMORY_BYTES = 1 << 30
@@ -36,7 +35,7 @@ META = "meta.json"
 def fetch(url: str, dest: Path) -> None:
     """Download url to dest; a reader never sees a half-written file."""
     with urllib.request.urlopen(url, timeout=60) as response:
-        _atomic_write(Path(dest), lambda f: shutil.copyfileobj(response, f))
+        atomic_write(Path(dest), lambda f: shutil.copyfileobj(response, f))
 
 
 def prepare_text(name: str, data_dir: str | Path, *, root: str | Path | None = None) -> Path:
@@ -224,7 +223,7 @@ def write_tokens(path: Path, chunks: Iterable[np.ndarray]) -> int:
             f.write(np.ascontiguousarray(chunk, dtype=np.uint16).tobytes())
             written += len(chunk)
 
-    _atomic_write(path, write)
+    atomic_write(path, write)
     return written
 
 
@@ -310,7 +309,7 @@ def load_text(name: str, data_dir: str | Path, *, device, root: str | Path | Non
         directory = Path(data_dir) / name
         if not (directory / META).exists():
             raise FileNotFoundError(f"{name} is not prepared in {data_dir} (no {directory / META}). Fix: run "
-                                    f"`python -m agd.prepare_text {name} --data-dir {data_dir}`")
+                                    f"`python -m agd.jobs.prepare_text {name} --data-dir {data_dir}`")
     meta = json.loads((directory / META).read_text())
     paths = {split: directory / f"{split}.bin" for split in SPLIT_CODES}
     sizes = {split: os.path.getsize(path) for split, path in paths.items()}

@@ -1,3 +1,1 @@
-"""One plotting module per paper figure; each reads only its figure's CSV and the tuned learning rates."""
-
-FIGURES = ("showcase", "fig1", "fig2", "fig3", "fig4")
+"""One plotting module per figure; each draws its figure's aggregated CSV, as aggregation marked its rows."""

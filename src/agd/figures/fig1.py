@@ -14,11 +14,11 @@ from agd.figures.style import (
     BASELINE_STYLE,
     ETA_COLOR,
     METRIC_LEGEND,
+    NOTE_SIZE,
     OBJECTIVE_COLOR,
     OPTIMIZER_LABELS,
     TEST_ACC_COLOR,
     TRAIN_ACC_COLOR,
-    epoch_rows,
     figure,
     footer,
     log_limits,
@@ -26,9 +26,10 @@ from agd.figures.style import (
     metric_legend_handles,
     missing_note,
     not_run_text,
-    tuned_lr,
+    shown,
     values,
 )
+from agd.optim.registry import AGD
 
 TITLE = ("Benchmarking AGD on a range of architectures and datasets: an FCN and ResNet-18 on CIFAR-10, VGG-16 on "
          "CIFAR-100 and ResNet-50 on ImageNet. AGD (solid) is compared with a baseline (faint dashed): Adam with "
@@ -44,13 +45,6 @@ PAPER_SETTINGS = {"fcn": ("fcn", "cifar10"), "resnet18": ("resnet18", "cifar10")
 ARCH_NAMES = {"fcn": "FCN", "resnet18": "ResNet-18", "resnet50": "ResNet-50", "vgg16": "VGG-16"}
 DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet": "ImageNet"}  # others as named
 OBJECTIVE_YLIM = (1e-5, 1e1)  # the paper's top-row range, widened when the data leave it
-NOTE_SIZE = 5
-
-
-
-
-
-
 
 
 def format_lr(lr: float) -> str:
@@ -68,28 +62,20 @@ def panel_title(panel: str, panel_rows: pd.DataFrame) -> str:
     return f"{ARCH_NAMES.get(arch, arch)} {DATASET_NAMES.get(dataset, dataset)}".strip()
 
 
-def baseline(panel: str, panel_rows: pd.DataFrame, tuned: pd.DataFrame) -> tuple[str, float, bool] | None:
-    """(optimizer, lr, tuned over a grid?) of the panel's dashed baseline: the tuned rate, or its only rate."""
-    optimizers = [o for o in dict.fromkeys(panel_rows["optimizer"].dropna()) if not str(o).startswith("agd")]
-    for optimizer in optimizers:
-        rates = pd.to_numeric(panel_rows.loc[panel_rows["optimizer"] == optimizer, "lr"], errors="coerce")
-        rates = rates.dropna().unique()
-        lr = tuned_lr(tuned, panel, optimizer) if {"panel", "optimizer", "lr"} <= set(tuned.columns) else None
-        if lr is None and len(rates) == 1:
-            lr = float(rates[0])
-        if lr is not None:
-            return optimizer, lr, len(rates) > 1
-    return None
+def baseline(panel_rows: pd.DataFrame) -> tuple[str, float, bool] | None:
+    """(optimizer, lr, tuned over a grid?) of the panel's dashed baseline: the first optimizer other than
+    AGD with a run aggregation selected (its tuned rate, or its only rate)."""
+    chosen = panel_rows[(panel_rows["family"] != AGD) & panel_rows["selected"].astype(bool)]
+    if chosen.empty:
+        return None
+    first = chosen.iloc[0]
+    return first["optimizer"], float(first["lr"]), int(first["rates"]) > 1
 
 
-def baseline_rows(panel_rows: pd.DataFrame, optimizer: str, lr: float) -> pd.DataFrame:
-    rates = pd.to_numeric(panel_rows["lr"], errors="coerce").to_numpy(dtype=float)
-    return panel_rows[(panel_rows["optimizer"] == optimizer).to_numpy() & np.isclose(rates, lr, rtol=1e-6, atol=0)]
-
-
-def agd_rows(panel_rows: pd.DataFrame) -> pd.DataFrame:
-    agd = panel_rows[panel_rows["optimizer"] == "agd"]
-    return agd if not agd.empty else panel_rows[panel_rows["optimizer"].astype(str).str.startswith("agd")]
+def first_agd(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the panel's first AGD variant."""
+    agd = rows[rows["family"] == AGD]
+    return agd[agd["optimizer"] == agd["optimizer"].iloc[0]] if not agd.empty else agd
 
 
 def draw_run(top: plt.Axes, bottom: plt.Axes, rows: pd.DataFrame, style: dict, eta: bool) -> list[np.ndarray]:
@@ -113,10 +99,10 @@ def draw_run(top: plt.Axes, bottom: plt.Axes, rows: pd.DataFrame, style: dict, e
     return drawn
 
 
-def plot(data: pd.DataFrame, tuned: pd.DataFrame, context: dict) -> plt.Figure:
+def plot(data: pd.DataFrame, context: dict) -> plt.Figure:
     panels = list(PANELS) + [p for p in dict.fromkeys(data["panel"]) if p not in PANELS]
     fig, axes = figure(WIDTH_PT, HEIGHT_PT, 2, len(panels), layout="constrained")
-    drawn, shown, x_max = [], [], 1.0
+    drawn, drawn_columns, x_max = [], [], 1.0
     for column, panel in enumerate(panels):
         top, bottom = axes[0, column], axes[1, column]
         panel_rows = data[data["panel"] == panel]
@@ -127,14 +113,14 @@ def plot(data: pd.DataFrame, tuned: pd.DataFrame, context: dict) -> plt.Figure:
             mark_not_run(bottom, "")
             top.texts[-1].set_fontsize(NOTE_SIZE + 0.5)  # fit the message in a quarter of the width
             continue
-        shown.append(column)
-        rows = epoch_rows(panel_rows)
-        drawn += draw_run(top, bottom, agd_rows(rows), {}, eta=True)
-        chosen = baseline(panel, panel_rows, tuned)
+        drawn_columns.append(column)
+        rows = shown(panel_rows)
+        drawn += draw_run(top, bottom, first_agd(rows), {}, eta=True)
+        chosen = baseline(panel_rows)
         note = "no baseline rate selected"
         if chosen:
             optimizer, lr, grid = chosen
-            shown_rows = baseline_rows(rows, optimizer, lr)
+            shown_rows = rows[rows["optimizer"] == optimizer]
             drawn += draw_run(top, bottom, shown_rows, BASELINE_STYLE, eta=False)
             name = OPTIMIZER_LABELS.get(optimizer, optimizer)
             note = f"dashed: {'tuned ' if grid else ''}{name} (lr {format_lr(lr)})"
@@ -146,7 +132,7 @@ def plot(data: pd.DataFrame, tuned: pd.DataFrame, context: dict) -> plt.Figure:
         if np.isfinite(epochs).any():
             x_max = max(x_max, np.nanmax(epochs) + 1)
     y_low, y_high = log_limits(drawn, OBJECTIVE_YLIM, room=0.5)
-    for column in shown:  # a not-run column keeps its blank frame
+    for column in drawn_columns:  # a not-run column keeps its blank frame
         top, bottom = axes[0, column], axes[1, column]
         for ax in (top, bottom):
             ax.set_xscale("log")
@@ -157,7 +143,7 @@ def plot(data: pd.DataFrame, tuned: pd.DataFrame, context: dict) -> plt.Figure:
         top.tick_params(labelbottom=False)
         bottom.set_ylim(0, 100)
         bottom.set_xlabel("epochs")
-        if column == shown[0]:
+        if column == drawn_columns[0]:
             top.set_ylabel("objective & learning rate")
             bottom.set_ylabel("accuracy")
         else:  # every row shares its y range: tick labels on the left column only

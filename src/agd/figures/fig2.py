@@ -9,7 +9,8 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from agd.figures.style import (BAND_ALPHA, OPTIMIZER_COLORS, OPTIMIZER_LABELS, TEST_DASHES, epoch_rows, figure,
-                               footer, mark_not_run, missing_note, not_run_text, tuned_lr)
+                               footer, mark_not_run, missing_note, not_run_text, shown)
+from agd.optim import registry
 
 TITLE = ("Comparing AGD to Adam and SGD on a depth-8 fully-connected network, with each baseline's learning rate "
          "tuned over a grid of powers of ten. Left to right: objective, accuracy (solid train, dotted test) and "
@@ -17,7 +18,6 @@ TITLE = ("Comparing AGD to Adam and SGD on a depth-8 fully-connected network, wi
          "and SGD differ by orders of magnitude; AGD needs no learning rate and trains as well as both.")
 
 PANEL = "fcn"
-OPTIMIZERS = ("agd", "adam", "sgd")
 
 
 def lr_text(lr: float) -> str:
@@ -26,19 +26,10 @@ def lr_text(lr: float) -> str:
     return f"{lr / 10 ** exponent:.3g}e{exponent}"
 
 
-def final_test_acc(curve: pd.DataFrame) -> float:
-    value = curve.sort_values("epoch")["test_acc"].iloc[-1]
-    return -math.inf if pd.isna(value) else value
-
-
-def chosen_run(curves: pd.DataFrame, lr: float | None) -> pd.DataFrame:
-    """The epoch rows of one run: the one at the tuned rate, else the best by final test accuracy."""
-    if lr is not None and not pd.isna(lr):
-        at_lr = curves[np.isclose(curves["lr"], lr, rtol=1e-6)]
-        if not at_lr.empty:
-            curves = at_lr
-    runs = [curve for _, curve in curves.groupby("run", sort=False)]
-    return max(runs, key=final_test_acc).sort_values("epoch")
+def chosen_run(curves: pd.DataFrame) -> pd.DataFrame:
+    """The epoch rows of the optimizer's selected run (its first, should a setting hold several)."""
+    first = curves["run"].iloc[0]
+    return curves[curves["run"] == first].sort_values("epoch")
 
 
 def decade_limits(values, low: float, high: float) -> tuple[float, float]:
@@ -51,28 +42,27 @@ def decade_limits(values, low: float, high: float) -> tuple[float, float]:
     return low, high
 
 
-def plot(data: pd.DataFrame, tuned: pd.DataFrame, context: dict) -> plt.Figure:
+def plot(data: pd.DataFrame, context: dict) -> plt.Figure:
     fig, axes = figure(462.6, 170.8, 1, 3)
     objective, accuracy, update = axes.flat
     rows = data[data["panel"] == PANEL]
-    curves = epoch_rows(rows)
-    reason = not_run_text(rows) or ("no epochs logged yet" if curves.empty else None)
+    curves = shown(rows)
+    reason = not_run_text(rows) or ("no epochs logged yet" if epoch_rows(rows).empty else None)
     handles = []
     if reason:
         for ax in axes.flat:
             mark_not_run(ax, reason)
     else:
         losses, updates, last = [], [], 2
-        for optimizer in OPTIMIZERS:
+        for optimizer in [name for name in registry.REGISTRY if name in set(rows["optimizer"])]:
             mine = curves[curves["optimizer"] == optimizer]
             label = OPTIMIZER_LABELS[optimizer]
             color = OPTIMIZER_COLORS[optimizer]
             if mine.empty:
-                if optimizer in rows["optimizer"].values:
-                    handles.append(Line2D([], [], color=color, alpha=0.4, label=f"{label} (not run)"))
+                handles.append(Line2D([], [], color=color, alpha=0.4, label=f"{label} (not run)"))
                 continue
-            run = chosen_run(mine, tuned_lr(tuned, PANEL, optimizer) if optimizer != "agd" else None)
-            if optimizer != "agd":
+            run = chosen_run(mine)
+            if registry.get(optimizer).takes_lr:
                 label = f"{label} (lr {lr_text(run['lr'].iloc[0])})"
             handles.append(Line2D([], [], color=color, label=label))
             x = run["epoch"] + 1

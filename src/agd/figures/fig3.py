@@ -20,7 +20,6 @@ from agd.figures.style import (
     OBJECTIVE_COLOR,
     TEST_ACC_COLOR,
     TRAIN_ACC_COLOR,
-    epoch_rows,
     figure,
     footer,
     log_limits,
@@ -28,6 +27,7 @@ from agd.figures.style import (
     metric_legend_handles,
     missing_note,
     not_run_text,
+    shown,
     values,
 )
 
@@ -44,10 +44,6 @@ OBJECTIVE_YLIM = (1e-5, 1e1)  # the paper's right-axis range, widened by whole d
 TICK_SIZE = 5.5
 LABEL_SIZE = 6.5
 MAX_LOG_LABELS = 4
-
-
-
-
 
 
 def log_ticks(low: float, high: float) -> tuple[list[float], list[float]]:
@@ -73,8 +69,6 @@ def cell(rows: pd.DataFrame, depth: float, width: float) -> pd.DataFrame:
     return rows[(depths == depth) & (widths == width)]
 
 
-
-
 def draw_cell(ax: plt.Axes, twin: plt.Axes, rows: pd.DataFrame) -> list[np.ndarray]:
     """The epoch curves of a cell's runs at x = epoch + 1; returns the log-axis values drawn, for the limits."""
     drawn = []
@@ -94,7 +88,7 @@ def draw_cell(ax: plt.Axes, twin: plt.Axes, rows: pd.DataFrame) -> list[np.ndarr
     return drawn
 
 
-def plot(data: pd.DataFrame, tuned: pd.DataFrame, context: dict) -> plt.Figure:
+def plot(data: pd.DataFrame, context: dict) -> plt.Figure:
     rows = data[data["panel"] == PANEL] if (data["panel"] == PANEL).any() else data
     depths, widths = grid_values(rows, "depth"), grid_values(rows, "width")
     fig, axes = figure(WIDTH_PT, HEIGHT_PT, max(len(depths), 1), max(len(widths), 1), layout="constrained")
@@ -112,7 +106,7 @@ def plot(data: pd.DataFrame, tuned: pd.DataFrame, context: dict) -> plt.Figure:
                 continue
             twin = ax.twinx()
             live[i, j] = twin
-            runs = epoch_rows(cell_rows)
+            runs = shown(cell_rows)
             drawn += draw_cell(ax, twin, runs)
             missing_note(ax, cell_rows)
             epochs = values(runs, "epoch")

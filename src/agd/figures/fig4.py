@@ -10,8 +10,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from agd.figures.fig1 import NOTE_SIZE
 from agd.figures.style import (
+    NOTE_SIZE,
     BAND_ALPHA,
     ETA_COLOR,
     METRIC_LEGEND,
@@ -39,6 +39,12 @@ WIDTH_PT, HEIGHT_PT = 452.2, 161.4
 RIGHT_YLIM = (1e-2, 1e1)  # the paper's range for objective & learning rate, widened when the data leave it
 
 
+def selected_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """Epoch and step rows of the runs aggregation selected."""
+    rows = ran(rows)
+    return rows[rows["selected"].astype(bool)]
+
+
 def curve(run_rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One run's points in plotting order, and its epoch rows (for the eta band): the per-iteration rows of the
     first epoch, then the epoch rows from epoch 1 on; x is the `step` column (iterations so far)."""
@@ -53,7 +59,7 @@ def curve(run_rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 def draw(ax: plt.Axes, twin: plt.Axes, panel_rows: pd.DataFrame) -> list[np.ndarray]:
     """A panel's runs; returns the right-axis values drawn, for its limits."""
     drawn = []
-    for _, run_rows in ran(panel_rows).groupby("run", sort=False):
+    for _, run_rows in selected_rows(panel_rows).groupby("run", sort=False):
         points, epochs = curve(run_rows)
         x = values(points, "step")
         ax.plot(x, 100 * values(points, "train_acc"), color=TRAIN_ACC_COLOR)
@@ -70,7 +76,7 @@ def draw(ax: plt.Axes, twin: plt.Axes, panel_rows: pd.DataFrame) -> list[np.ndar
     return drawn
 
 
-def plot(data: pd.DataFrame, tuned: pd.DataFrame, context: dict) -> plt.Figure:
+def plot(data: pd.DataFrame, context: dict) -> plt.Figure:
     sizes = sorted(pd.to_numeric(data["batch_size"], errors="coerce").dropna().unique())
     fig, axes = figure(WIDTH_PT, HEIGHT_PT, 1, max(len(sizes), 1), layout="constrained")
     axes = list(axes[0])
@@ -90,7 +96,7 @@ def plot(data: pd.DataFrame, tuned: pd.DataFrame, context: dict) -> plt.Figure:
         twins.append((ax, twin))
         drawn += draw(ax, twin, panel_rows)
         missing_note(ax, panel_rows)
-        steps = values(ran(panel_rows), "step")
+        steps = values(selected_rows(panel_rows), "step")
         if np.isfinite(steps).any():
             x_max = max(x_max, np.nanmax(steps))
     y_low, y_high = log_limits(drawn, RIGHT_YLIM)

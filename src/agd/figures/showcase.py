@@ -7,7 +7,8 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from agd.figures.style import (OPTIMIZER_COLORS, OPTIMIZER_LABELS, TEST_DASHES, epoch_rows, figure, footer,
-                               mark_not_run, missing_note, not_run_text, tuned_lr)
+                               mark_not_run, missing_note, not_run_text, shown)
+from agd.optim import registry
 
 TITLE = ("AGD trains neural networks reliably without hyperparameters. Left: on a 32-layer FCN, Adam and SGD "
          "at their default learning rates (0.001 and 0.1) fail to train while AGD trains. Middle: final accuracy "
@@ -21,7 +22,6 @@ ARCH_NAMES = {"fcn": "FCN", "resnet18": "ResNet-18", "resnet50": "ResNet-50", "v
 DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet": "ImageNet"}
 PANEL_ARCH = {"fcn": "fcn", "resnet18_lr_sweep": "resnet18", "imagenet": "resnet50"}
 EPOCH_XMAX = {"fcn": 1000, "imagenet": 300}  # the paper clips these axes short of the data's end
-LEGEND_ORDER = ("sgd", "adam", "agd")
 
 
 def panel_title(panel: str, rows: pd.DataFrame) -> str:
@@ -35,19 +35,9 @@ def panel_title(panel: str, rows: pd.DataFrame) -> str:
     return " ".join(words)
 
 
-def final_rows(rows: pd.DataFrame) -> pd.DataFrame:
-    """The last epoch row of every run that exists."""
-    return epoch_rows(rows).sort_values("epoch").groupby("run", sort=False).tail(1)
-
-
-def shown_runs(rows: pd.DataFrame, tuned: pd.DataFrame, panel: str, optimizer: str) -> pd.DataFrame:
-    """Epoch rows of one optimizer; a baseline with several rates shows its tuned one (else all)."""
-    curves = epoch_rows(rows)
-    curves = curves[curves["optimizer"] == optimizer]
-    lr = tuned_lr(tuned, panel, optimizer)
-    if curves["lr"].nunique() > 1 and lr is not None and np.isclose(curves["lr"], lr).any():
-        curves = curves[np.isclose(curves["lr"], lr)]
-    return curves
+def in_registry_order(rows: pd.DataFrame) -> list[str]:
+    present = set(rows["optimizer"])
+    return [name for name in registry.REGISTRY if name in present]
 
 
 def accuracy_pair(ax: plt.Axes, x, train, test, color: str, label: str, **kwargs) -> None:
@@ -56,11 +46,12 @@ def accuracy_pair(ax: plt.Axes, x, train, test, color: str, label: str, **kwargs
     ax.plot(x, 100 * np.asarray(test, float), color=color, linestyle=TEST_DASHES, label=f"{label} test", **kwargs)
 
 
-def epochs_panel(ax: plt.Axes, rows: pd.DataFrame, tuned: pd.DataFrame, panel: str) -> None:
+def epochs_panel(ax: plt.Axes, rows: pd.DataFrame, panel: str) -> None:
     """Train and test accuracy against epochs (log x, x = epoch + 1), one colour per optimizer."""
     last = 1.0
-    for optimizer in ("agd", "adam", "sgd"):
-        for _, curve in shown_runs(rows, tuned, panel, optimizer).groupby("run", sort=False):
+    curves = shown(rows)
+    for optimizer in in_registry_order(rows):
+        for _, curve in curves[curves["optimizer"] == optimizer].groupby("run", sort=False):
             curve = curve.sort_values("epoch")
             x = curve["epoch"] + 1
             accuracy_pair(ax, x, curve["train_acc"], curve["test_acc"], OPTIMIZER_COLORS[optimizer],
@@ -72,21 +63,23 @@ def epochs_panel(ax: plt.Axes, rows: pd.DataFrame, tuned: pd.DataFrame, panel: s
 
 
 def sweep_panel(ax: plt.Axes, rows: pd.DataFrame) -> None:
-    """Final train and test accuracy of each baseline against its learning rate; AGD as horizontal lines."""
-    finals = final_rows(rows)
+    """Final train and test accuracy of each optimizer that takes a learning rate against it; those that take
+    none (AGD) as horizontal lines."""
+    finals = rows[rows["final"].astype(bool)]
     rates = []
-    for optimizer in ("adam", "sgd"):
+    for optimizer in [name for name in in_registry_order(rows) if registry.get(name).takes_lr]:
         points = finals[finals["optimizer"] == optimizer].groupby("lr")[["train_acc", "test_acc"]].mean()
         if points.empty:
             continue
         accuracy_pair(ax, points.index, points["train_acc"], points["test_acc"], OPTIMIZER_COLORS[optimizer],
                       marker="o", markersize=2, label=OPTIMIZER_LABELS[optimizer])
         rates.extend(points.index)
-    agd = finals[finals["optimizer"] == "agd"]
-    if not agd.empty:
-        ax.axhline(100 * agd["train_acc"].mean(), color=OPTIMIZER_COLORS["agd"], label="AGD train")
-        ax.axhline(100 * agd["test_acc"].mean(), color=OPTIMIZER_COLORS["agd"], linestyle=TEST_DASHES,
-                   label="AGD test")
+    for optimizer in [name for name in in_registry_order(rows) if not registry.get(name).takes_lr]:
+        mine = finals[finals["optimizer"] == optimizer]
+        color, label = OPTIMIZER_COLORS[optimizer], OPTIMIZER_LABELS[optimizer]
+        if not mine.empty:
+            ax.axhline(100 * mine["train_acc"].mean(), color=color, label=f"{label} train")
+            ax.axhline(100 * mine["test_acc"].mean(), color=color, linestyle=TEST_DASHES, label=f"{label} test")
     ax.set_xscale("log")
     if rates:
         low, high = min(rates), max(rates)
@@ -94,7 +87,7 @@ def sweep_panel(ax: plt.Axes, rows: pd.DataFrame) -> None:
     ax.set_xlabel("learning rate")
 
 
-def plot(data: pd.DataFrame, tuned: pd.DataFrame, context: dict) -> plt.Figure:
+def plot(data: pd.DataFrame, context: dict) -> plt.Figure:
     fig, axes = figure(462.6, 189.4, 1, 3)
     for ax, panel in zip(axes.flat, PANELS):
         rows = data[data["panel"] == panel]
@@ -108,11 +101,13 @@ def plot(data: pd.DataFrame, tuned: pd.DataFrame, context: dict) -> plt.Figure:
         if panel == "resnet18_lr_sweep":
             sweep_panel(ax, rows)
         else:
-            epochs_panel(ax, rows, tuned, panel)
+            epochs_panel(ax, rows, panel)
         missing_note(ax, rows)
         ax.set_ylim(0, 100)
     axes[0, 0].set_ylabel("accuracy (%)")
-    handles = [Line2D([], [], color=OPTIMIZER_COLORS[o], label=OPTIMIZER_LABELS[o]) for o in LEGEND_ORDER]
+    # The paper's legend order: the baselines first, AGD last.
+    handles = [Line2D([], [], color=OPTIMIZER_COLORS[o], label=OPTIMIZER_LABELS[o])
+               for o in reversed(in_registry_order(data))]
     fig.legend(handles=handles, loc="upper center", ncol=len(handles), bbox_to_anchor=(0.5, 1.0))
     fig.tight_layout(rect=(0, 0, 1, 0.92))
     footer(fig, data, context)

@@ -1,4 +1,8 @@
-"""Shared look of the figures: the paper's colours and line styles, sizes, and the notes every figure carries."""
+"""Shared look of the figures: the paper's colours and line styles, sizes, and the notes every figure carries.
+
+Figures draw what aggregation chose (agd.tables.selection's columns: selected, final, reason); they do not
+choose rows themselves.
+"""
 
 import math
 from pathlib import Path
@@ -13,10 +17,13 @@ import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
+from agd.optim import registry  # noqa: E402
+from agd.tables.selection import ABSENT, epoch_rows, ran  # noqa: E402
+
 STYLE_FILE = Path(__file__).with_name("agd.mplstyle")
 
-OPTIMIZER_COLORS = {"agd": "#2ca02c", "agd-bias": "#2ca02c", "adam": "#ff7f0e", "adamw": "#ff7f0e", "sgd": "#d62728"}
-OPTIMIZER_LABELS = {"agd": "AGD", "agd-bias": "AGD (bias)", "adam": "Adam", "adamw": "AdamW", "sgd": "SGD"}
+OPTIMIZER_COLORS = {entry.name: entry.color for entry in registry.REGISTRY.values()}
+OPTIMIZER_LABELS = {entry.name: entry.label for entry in registry.REGISTRY.values()}
 ETA_COLOR = "#1f77b4"        # automatic learning rate (tab:blue)
 OBJECTIVE_COLOR = "#bcbd22"  # tab:olive
 TRAIN_ACC_COLOR = "#17becf"  # tab:cyan
@@ -24,7 +31,7 @@ TEST_ACC_COLOR = "#e377c2"   # tab:pink
 TEST_DASHES = (0, (1.5, 2.475))          # test curves in the showcase and Fig. 2: dotted
 BASELINE_STYLE = {"linestyle": "--", "alpha": 0.5}  # Fig. 1's tuned baseline: faint dashed
 BAND_ALPHA = 0.3                          # min-max bands
-MISSING = ("missing", "not_run")
+NOTE_SIZE = 5                             # notes inside a panel
 POINTS_PER_INCH = 72
 METRIC_LEGEND = ("automatic learning rate", "objective", "train accuracy", "test accuracy")
 
@@ -36,35 +43,22 @@ def figure(width_pt: float, height_pt: float, nrows: int = 1, ncols: int = 1, **
                         squeeze=False, **kwargs)
 
 
-def ran(rows: pd.DataFrame) -> pd.DataFrame:
-    """Rows of runs that exist (completed, diverged or still running)."""
-    return rows[~rows["status"].isin(MISSING)]
-
-
-def epoch_rows(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per-epoch rows of the runs that exist; plot them at x = epoch + 1 so the init pass sits at x = 1."""
-    rows = ran(rows)
-    return rows[rows["kind"] == "epoch"]
-
-
-def tuned_lr(tuned: pd.DataFrame, panel: str, optimizer: str, **setting) -> float | None:
-    """The learning rate select_tuned picked for a baseline in a panel (None if it has none)."""
-    chosen = tuned[(tuned["panel"] == panel) & (tuned["optimizer"] == optimizer)]
-    for key, value in setting.items():
-        chosen = chosen[chosen[key] == value]
-    return None if chosen.empty else float(chosen["lr"].iloc[0])
+def shown(rows: pd.DataFrame) -> pd.DataFrame:
+    """The epoch rows of the runs that stand for their optimizer (aggregation's `selected`); plot them at
+    x = epoch + 1 so the init pass sits at x = 1."""
+    rows = epoch_rows(rows)
+    return rows[rows["selected"].astype(bool)]
 
 
 def not_run_text(panel_rows: pd.DataFrame) -> str | None:
-    """Why a panel has nothing to show, or None if it has runs."""
+    """Why a panel has nothing to show (aggregation's `reason` of its runs), or None if it has runs."""
     if panel_rows.empty:
         return "not in this preset"
-    if not panel_rows["status"].isin(MISSING).all():
+    if not panel_rows["status"].isin(ABSENT).all():
         return None
     if (panel_rows["status"] == "not_run").all():
-        if (panel_rows["dataset"] == "imagenet").any():
-            return "not run: ImageNet is off\n(set imagenet.enabled: true\nin config.yaml)"
-        return "not run (disabled in config.yaml)"
+        what, _, fix = panel_rows["reason"].iloc[0].partition(" (")
+        return f"not run: {what}" + (f"\n({fix.replace(' in ', chr(10) + 'in ')}" if fix else "")
     return f"not run: {panel_rows['run'].nunique()} run(s) missing"
 
 

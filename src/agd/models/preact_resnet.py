@@ -74,16 +74,7 @@ class PreActResNet(nn.Module):
         # Read by the bias-aware optimizer for its per-stage block scale.
         self.num_blocks = list(num_blocks)
         self.conv1 = nn.Conv2d(in_channels, width, kernel_size=3, stride=1, padding=1, bias=bias)
-        in_planes = width
-        stages = []
-        for index, (blocks, stride) in enumerate(zip(num_blocks, (1, 2, 2, 2))):
-            planes = width * 2**index
-            layers = []
-            for block_stride in [stride] + [1] * (blocks - 1):
-                layers.append(block(in_planes, planes, block_stride, bias))
-                in_planes = planes * block.expansion
-            stages.append(nn.Sequential(*layers))
-        self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        self.layer1, self.layer2, self.layer3, self.layer4 = residual_stages(block, width, num_blocks, bias)
         self.linear = nn.Linear(8 * width * block.expansion, num_classes, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -99,3 +90,18 @@ def preact_resnet18(in_channels: int, num_classes: int, width: int = 64, bias: b
 
 def preact_resnet50(in_channels: int, num_classes: int, width: int = 64, bias: bool = False) -> PreActResNet:
     return PreActResNet(PreActBottleneck, [3, 4, 6, 3], in_channels, num_classes, width, bias)
+
+
+def residual_stages(block, width: int, num_blocks, bias: bool) -> list[nn.Sequential]:
+    """The four stages of a ResNet: planes width * 2^i, stride 2 from the second stage on; each stage's
+    first block takes the previous stage's output (planes * block.expansion)."""
+    in_planes = width
+    stages = []
+    for index, (blocks, stride) in enumerate(zip(num_blocks, (1, 2, 2, 2))):
+        planes = width * 2**index
+        layers = []
+        for block_stride in [stride] + [1] * (blocks - 1):
+            layers.append(block(in_planes, planes, block_stride, bias))
+            in_planes = planes * block.expansion
+        stages.append(nn.Sequential(*layers))
+    return stages

@@ -3,6 +3,8 @@
 import torch
 from torch import nn
 
+from agd.models.preact_resnet import residual_stages
+
 
 class Bottleneck(nn.Module):
     """conv1x1-BN-ReLU, conv3x3(stride)-BN-ReLU, conv1x1-BN, add the shortcut, ReLU."""
@@ -45,16 +47,7 @@ class ResNet50ImageNet(nn.Module):
         self.bn1 = nn.BatchNorm2d(width, affine=bias)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        in_planes = width
-        stages = []
-        for index, (blocks, stride) in enumerate(zip(self.num_blocks, (1, 2, 2, 2))):
-            planes = width * 2**index
-            layers = []
-            for block_stride in [stride] + [1] * (blocks - 1):
-                layers.append(Bottleneck(in_planes, planes, block_stride, bias))
-                in_planes = planes * Bottleneck.expansion
-            stages.append(nn.Sequential(*layers))
-        self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        self.layer1, self.layer2, self.layer3, self.layer4 = residual_stages(Bottleneck, width, self.num_blocks, bias)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(8 * width * Bottleneck.expansion, num_classes, bias=bias)
         self._init_weights()

@@ -14,6 +14,7 @@ Reduce = Callable[[list], list[float]]
 def local(values: list) -> list[float]:
     return [float(v) for v in values]
 
+
 COLUMNS = [
     "kind", "epoch", "step", "train_loss", "train_acc", "test_loss", "test_acc",
     "eta_mean", "eta_min", "eta_max", "update_mean", "update_min", "update_max", "lr", "time_s",
@@ -120,3 +121,12 @@ def evaluate(model: torch.nn.Module, batches: Iterable, loss_fn: Loss, reduce: R
     model.train()
     loss_sum, correct, samples = reduce([loss_sum, correct, samples])
     return loss_sum / samples, correct / samples
+
+
+def summary_line(position: str, before: list[str], row: dict, after: list[str]) -> str:
+    """The log line of one metric row: where the run is, the job's losses, eta where AGD logged it, the job's
+    other figures, and the wall time."""
+    parts = [position, *before]
+    if row["eta_mean"] is not None:
+        parts.append(f"eta {row['eta_mean']:.4f} [{row['eta_min']:.4f}, {row['eta_max']:.4f}]")
+    return "  ".join([*parts, *after, f"{row['time_s']:.1f}s"])

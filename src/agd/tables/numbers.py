@@ -5,11 +5,10 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from agd.figures.style import epoch_rows, tuned_lr
+from agd.tables.selection import epoch_rows
 
 COLUMNS = ["id", "figure", "quantity", "statistic", "reported", "reproduced", "difference", "preset", "dataset",
            "run", "source"]
-BASELINES = ("adam", "sgd")
 
 
 def final_and_best(rows: pd.DataFrame) -> pd.DataFrame:
@@ -19,23 +18,21 @@ def final_and_best(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"final": grouped.last() * 100, "best": grouped.max() * 100})
 
 
-def candidate_rows(number: Mapping, figure: pd.DataFrame, tuned: pd.DataFrame) -> pd.DataFrame:
-    rows = figure[(figure["panel"] == number["panel"]) & (figure["optimizer"] == number["optimizer"])]
+def candidate_rows(number: Mapping, figure: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the number's panel and optimizer that the figure shows (a baseline at its tuned rate)."""
+    rows = figure[(figure["panel"] == number["panel"]) & (figure["optimizer"] == number["optimizer"])
+                  & figure["selected"].astype(bool)]
     if not pd.isna(number["batch_size"]):
         rows = rows[rows["batch_size"] == int(number["batch_size"])]
-    if number["optimizer"] in BASELINES:
-        lr = tuned_lr(tuned, number["panel"], number["optimizer"])
-        if lr is not None:
-            rows = rows[np.isclose(rows["lr"], lr)]
     return rows
 
 
-def reproduce_one(number: Mapping, figure: pd.DataFrame | None, tuned: pd.DataFrame | None) -> dict:
+def reproduce_one(number: Mapping, figure: pd.DataFrame | None) -> dict:
     """The reproduced value of one reported number, and the run it comes from (NaN if not run)."""
     result = {"reproduced": np.nan, "dataset": "", "run": ""}
     if figure is None:
         return result | {"run": "figure not in this preset"}
-    rows = candidate_rows(number, figure, tuned if tuned is not None else figure.iloc[:0])
+    rows = candidate_rows(number, figure)
     per_run = final_and_best(rows)
     if per_run.empty:
         status = ", ".join(sorted(rows["status"].unique())) or "no such run"
@@ -54,11 +51,11 @@ def reproduce_one(number: Mapping, figure: pd.DataFrame | None, tuned: pd.DataFr
     return {"reproduced": float(value), "dataset": dataset, "run": run}
 
 
-def numbers_table(reported: pd.DataFrame, figures: Mapping[str, pd.DataFrame],
-                  tuned: Mapping[str, pd.DataFrame], preset: str) -> pd.DataFrame:
+def numbers_table(reported: pd.DataFrame, figures: Mapping[str, pd.DataFrame], preset: str) -> pd.DataFrame:
+    """`figures`: each figure's table as aggregation wrote it (with its `selected` column)."""
     rows = []
     for number in reported.to_dict("records"):
-        found = reproduce_one(number, figures.get(number["figure"]), tuned.get(number["figure"]))
+        found = reproduce_one(number, figures.get(number["figure"]))
         rows.append(number | found | {
             "preset": preset,
             "difference": found["reproduced"] - number["reported"],

@@ -5,11 +5,11 @@ import sys
 from pathlib import Path
 
 from agd.data.sources import read_raw
-from agd.pipeline import DOWNLOADABLE
+from agd.data.catalog import DOWNLOADABLE
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m agd.download", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m agd.jobs.download", description=__doc__)
     parser.add_argument("datasets", nargs="+", choices=DOWNLOADABLE)
     parser.add_argument("--data-dir", default="data")
     args = parser.parse_args(argv)

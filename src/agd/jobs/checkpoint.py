@@ -5,14 +5,14 @@ from pathlib import Path
 
 import torch
 
-from agd.io import torch_save
+from agd.io import atomic_write
 
 CHECKPOINT = "checkpoint.pt"
 FORMAT = 1
 
 
 def save(run_dir: Path, state: dict) -> None:
-    torch_save(Path(run_dir) / CHECKPOINT, {"format": FORMAT, **state})
+    atomic_write(Path(run_dir) / CHECKPOINT, lambda f: torch.save({"format": FORMAT, **state}, f))
 
 
 def load(run_dir: Path, device: torch.device) -> dict | None:

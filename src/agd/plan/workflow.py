@@ -1,5 +1,7 @@
-"""What the workflow asks of each run: its training command, its data, and the checks made before any job."""
+"""What the workflow asks of each run: its training command, its data, the code its rules depend on, and the
+checks made before any job."""
 
+import ast
 import os
 import shlex
 import sys
@@ -8,7 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
-DOWNLOADABLE = ("cifar10", "cifar100", "mnist")
+from agd.data.catalog import DOWNLOADABLE, imagenet_missing
+from agd.plan.specs import ImageRun, LMRun, RunSpec
+
 RUNS_DIR = "results/runs"
 
 
@@ -21,26 +25,24 @@ def imagenet_root(config: Mapping) -> str | None:
     return config.get("imagenet", {}).get("root") or os.environ.get("IMAGENET_PATH")
 
 
-def train_command(run: Mapping, preset: Mapping, config: Mapping) -> str:
-    """The agd-train command line of one run (without --out), with the preset's device and threads."""
-    args = [
-        "--arch", run["arch"], "--dataset", run["dataset"], "--optimizer", run["optimizer"],
-        "--loss", run["loss"], "--train-bs", run["batch_size"], "--epochs", run["epochs"],
-        "--width", run["width"], "--seed", run["seed"], "--log-steps", run["log_steps"],
-        "--device", preset["device"], "--threads", preset.get("threads", 1),
-        "--data-dir", config.get("data_dir", "data"),
-    ]
-    if run["arch"] == "fcn":
-        args += ["--depth", run["depth"]]
-    if not pd.isna(run["lr"]):
-        args += ["--lr", repr(float(run["lr"]))]
-    if run["bias"]:
-        args.append("--bias")
-    if run["dataset"] == "imagenet":
-        args += ["--imagenet-root", imagenet_root(config)]
+def execution_args(preset: Mapping, config: Mapping) -> list:
+    """What every training job is told of where it runs: device, threads, data directory, checkpoints."""
+    args = ["--device", preset["device"], "--threads", preset.get("threads", 1),
+            "--data-dir", config.get("data_dir", "data")]
     if config.get("keep_checkpoints", True):
         args.append("--keep-checkpoint")
-    return shlex.join(str(a) for a in args)
+    return args
+
+
+def command(spec: RunSpec, preset: Mapping, config: Mapping) -> str:
+    return shlex.join(str(a) for a in [*spec.argv(), *execution_args(preset, config)])
+
+
+def train_command(run: Mapping, preset: Mapping, config: Mapping) -> str:
+    """The agd-train command line of one run-table row (without --out), with the preset's device and threads."""
+    spec = ImageRun.from_row(run)
+    extra = ["--imagenet-root", imagenet_root(config)] if spec.dataset == "imagenet" else []
+    return command(spec, preset, config) + (" " + shlex.join(extra) if extra else "")
 
 
 def python() -> str:
@@ -55,7 +57,7 @@ def imagenet_problem(config: Mapping, runs: pd.DataFrame) -> str | None:
     if not root:
         return ("imagenet.enabled is true but imagenet.root is not set: set imagenet.root in config.yaml "
                 "(or $IMAGENET_PATH) to a folder with train/ and val/, or set imagenet.enabled: false")
-    missing = [d for d in ("train", "val") if not (Path(root) / d).is_dir()]
+    missing = imagenet_missing(root)
     if missing:
         return (f"imagenet.root {root} lacks {' and '.join(missing)}/: it needs train/ and val/ with one "
                 "folder per class (ImageNet is never downloaded), or set imagenet.enabled: false")
@@ -77,7 +79,6 @@ def cuda_problem(preset_name: str, preset: Mapping) -> str | None:
 # --- transformer runs ---
 
 LM_RUNS_DIR = "results/lm_runs"
-LM_ADAMW_FLAGS = ("lr", "min_lr", "warmup_iters", "lr_decay_iters", "beta1", "beta2", "weight_decay", "grad_clip")
 
 
 def text_root(text: str, config: Mapping) -> str | None:
@@ -95,29 +96,10 @@ def text_marker(text: str, data_dir: str) -> str:
 
 
 def lm_train_command(run: Mapping, preset: Mapping, config: Mapping) -> str:
-    """The agd-train-lm command line of one transformer run (without --out)."""
-    args = [
-        "--text", run["text"], "--optimizer", run["optimizer"],
-        "--n-layer", run["n_layer"], "--n-head", run["n_head"], "--n-embd", run["n_embd"],
-        "--block-size", run["block_size"], "--dropout", repr(float(run["dropout"])),
-        "--batch-size", run["batch_size"], "--grad-accum", run["grad_accum"], "--max-iters", run["max_iters"],
-        "--eval-interval", run["eval_interval"], "--eval-iters", run["eval_iters"], "--seed", run["seed"],
-        "--device", preset["device"], "--threads", preset.get("threads", 1),
-        "--data-dir", config.get("data_dir", "data"),
-    ]
-    if run["bias"]:
-        args.append("--bias")
-    if run["optimizer"] == "adamw":
-        for name in LM_ADAMW_FLAGS:
-            value = run[name]
-            # Columns holding AGD's blanks are float: iteration counts are cast back.
-            text = str(int(value)) if name in ("warmup_iters", "lr_decay_iters") else repr(float(value))
-            args += [f"--{name.replace('_', '-')}", text]
-    if text_root(run["text"], config):
-        args += ["--text-root", text_root(run["text"], config)]
-    if config.get("keep_checkpoints", True):
-        args.append("--keep-checkpoint")
-    return shlex.join(str(a) for a in args)
+    """The agd-train-lm command line of one transformer run-table row (without --out)."""
+    spec = LMRun.from_row(run)
+    root = text_root(spec.text, config)
+    return command(spec, preset, config) + (" " + shlex.join(["--text-root", root]) if root else "")
 
 
 def openwebtext_problem(config: Mapping, lm_runs: pd.DataFrame) -> str | None:
@@ -129,3 +111,42 @@ def openwebtext_problem(config: Mapping, lm_runs: pd.DataFrame) -> str | None:
         return (f"openwebtext.root {root} does not exist: point it at nanoGPT's train.bin/val.bin or a folder of "
                 ".txt files, set it to null to download OpenWebText, or set openwebtext.enabled: false")
     return None
+
+
+# --- the code a rule depends on ---
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # src/agd
+
+
+def source_file(module: str) -> Path | None:
+    """The file of an agd module, found on disk without importing anything."""
+    head, *parts = module.split(".")
+    if head != PACKAGE_ROOT.name:
+        return None
+    base = PACKAGE_ROOT.joinpath(*parts)
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def module_sources(module: str) -> list[str]:
+    """The files of an agd `module` and of every agd module it imports, directly or not, read from the source:
+    a rule that runs the module lists them as inputs, so that editing any of them reruns it."""
+    seen: dict[str, Path] = {}
+    pending = [module]
+    while pending:
+        name = pending.pop()
+        path = source_file(name)
+        if name in seen or path is None:
+            continue
+        seen[name] = path
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                pending += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                pending.append(node.module)
+                pending += [f"{node.module}.{alias.name}" for alias in node.names]  # submodules by name
+        if "." in name:
+            pending.append(name.rpartition(".")[0])  # a package's __init__ runs before its modules
+    return sorted(str(path) for path in set(seen.values()))

@@ -1,23 +1,23 @@
 """How the workflow starts one training run: on the CPU, or on GPUs it leases, data-parallel over several.
 
-    python -m agd.launch --gpus K [--module agd.train_lm] -- TRAINING-JOB-ARGUMENTS...
+    python -m agd.jobs.launch --gpus K [--module agd.jobs.train_lm] -- TRAINING-JOB-ARGUMENTS...
 
-K = 0 runs the training job (agd.train unless --module names another) as it is; K >= 1 leases K free GPUs (agd.gpu_lease; a scheduler's
-CUDA_VISIBLE_DEVICES is respected) and, for K > 1, starts one process per GPU with torchrun and
---distribute. The process is replaced (exec), so signals and the exit code are the training job's.
+K = 0 runs the training job (agd.jobs.train unless --module names another) as it is; K >= 1 leases K free
+GPUs (agd.jobs.gpu_lease; a scheduler's CUDA_VISIBLE_DEVICES is respected) and, for K > 1, starts one
+process per GPU with torchrun and --distribute. The process is replaced (exec), so signals and the exit code are the training job's.
 """
 
 import argparse
 import os
 import sys
 
-from agd import gpu_lease
+from agd.jobs import gpu_lease
+from agd.plan.specs import SPECS, ImageRun
+
+JOBS = tuple(spec.module for spec in SPECS.values())
 
 
-JOBS = ("agd.train", "agd.train_lm")
-
-
-def training_command(gpus: int, train_args: list[str], module: str = "agd.train") -> list[str]:
+def training_command(gpus: int, train_args: list[str], module: str = ImageRun.module) -> list[str]:
     if gpus > 1:
         return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={gpus}",
                 "-m", module, "--distribute", *train_args]
@@ -25,10 +25,10 @@ def training_command(gpus: int, train_args: list[str], module: str = "agd.train"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m agd.launch", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m agd.jobs.launch", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gpus", type=int, default=0, help="GPUs for this run (0: CPU)")
-    parser.add_argument("--module", choices=JOBS, default="agd.train", help="the training job to start")
+    parser.add_argument("--module", choices=JOBS, default=ImageRun.module, help="the training job to start")
     parser.add_argument("train_args", nargs=argparse.REMAINDER, help="-- then the agd-train arguments")
     args = parser.parse_args(argv)
     train_args = args.train_args[1:] if args.train_args[:1] == ["--"] else args.train_args

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from agd import checkpoint, distributed
+from agd.jobs import checkpoint, distributed
 from agd.io import write_csv, write_json
 
 METRICS = "metrics.csv"

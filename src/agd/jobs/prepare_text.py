@@ -7,7 +7,7 @@ from agd.data.text import TEXTS, load_text, prepare_text
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m agd.prepare_text", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m agd.jobs.prepare_text", description=__doc__)
     parser.add_argument("name", choices=TEXTS)
     parser.add_argument("--data-dir", default="data")
     parser.add_argument("--root", help="a local copy of the text (see agd.data.text.prepare_text)")

@@ -1,31 +1,30 @@
 """The language-model job: a GPT trained for --max-iters iterations, resumable, writing metrics.csv and run.json.
 
-Reads top to bottom: check the arguments, reuse what --out already holds, load the token streams,
-build the GPT and its optimizer, then iterate: every --eval-interval iterations a metric row with
-train and validation loss (on a fixed set of batches), eta and update size over the interval, the
-learning rate and tokens per second.
+Reads top to bottom: load the token streams, build the GPT and its optimizer, then iterate: every
+--eval-interval iterations a metric row with train and validation loss (on a fixed set of batches), eta
+and update size over the interval, the learning rate and tokens per second. Arguments, reuse of --out,
+resume and the ending are the driver's (agd.jobs.driver).
 """
 
 import math
 import sys
 import time
 from contextlib import nullcontext
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from agd import checkpoint, distributed, run_dir
 from agd.data.text import TokenData, load_text
-from agd.arguments import resolve_device
-from agd.lm_arguments import EVAL_SEED, autocast_dtype, identity, parse_args, use_compile
-from agd.metrics import RunningStats, UpdateSize
+from agd.jobs import checkpoint, distributed, run_dir
+from agd.jobs.driver import Job, JobError
+from agd.jobs.lm_arguments import autocast_dtype, parse_args, use_compile
+from agd.jobs.metrics import RunningStats, UpdateSize, summary_line
 from agd.models.gpt import GPT, GPTConfig
-from agd.optim import TransformerAGD, build_transformer_optimizer
+from agd.optim import registry
 from agd.optim.schedule import warmup_cosine
-from agd.provenance import environment
+from agd.plan.specs import EVAL_SEED, LMRun
 
 COLUMNS = [
     "iter", "tokens", "train_loss", "val_loss", "eta_mean", "eta_min", "eta_max",
@@ -41,11 +40,6 @@ def seed_dropout(seed: int, micro_batch: int) -> None:
     data-parallel processes, draw the masks of one uninterrupted process."""
     state = np.random.SeedSequence([seed, DROPOUT_STREAM, micro_batch]).generate_state(1, np.uint64)[0]
     torch.manual_seed(int(state) & (2**63 - 1))
-
-
-def fail(message: str) -> int:
-    print(f"agd-train-lm: error: {message}", file=sys.stderr)
-    return 2
 
 
 def model_vocab_size(data: TokenData) -> int:
@@ -77,11 +71,11 @@ class LMTraining(run_dir.RunState):
 
     columns = COLUMNS
 
-    def __init__(self, args, data: TokenData, model: GPT, optimizer, device: torch.device, out: Path,
+    def __init__(self, args, spec: LMRun, data: TokenData, model: GPT, optimizer, device: torch.device, out: Path,
                  ranks: distributed.Ranks = distributed.Ranks()):
         super().__init__(out, device, ranks)
-        self.args, self.data, self.model, self.opt = args, data, model, optimizer
-        self.is_agd = isinstance(optimizer, TransformerAGD)
+        self.args, self.spec, self.data, self.model, self.opt = args, spec, data, model, optimizer
+        self.entry = registry.get(spec.optimizer)
         self.autocast = autocast_dtype(args, device)
         compiled = torch.compile(model) if use_compile(args, device) else model
         self.net = distributed.data_parallel(compiled, device, ranks)
@@ -96,7 +90,7 @@ class LMTraining(run_dir.RunState):
 
     def state_dict(self) -> dict:
         return {
-            **super().state_dict(), "identity": identity(self.args), "model": self.model.state_dict(),
+            **super().state_dict(), "identity": self.spec.identity(), "model": self.model.state_dict(),
             "optimizer": self.opt.state_dict(), "iteration": self.iteration, "interval": self.interval.state_dict(),
             "last_lr": self.last_lr,
         }
@@ -107,6 +101,9 @@ class LMTraining(run_dir.RunState):
         self.opt.load_state_dict(state["optimizer"])
         self.iteration, self.last_lr = state["iteration"], state["last_lr"]
         self.interval.load_state_dict(state["interval"])
+
+    def position(self) -> str:
+        return f"iteration {self.iteration}"
 
     # --- the loop ---
 
@@ -144,7 +141,7 @@ class LMTraining(run_dir.RunState):
 
     def train_iteration(self) -> None:
         args = self.args
-        if not self.is_agd:
+        if self.entry.scheduled:
             lr = self.scheduled_lr(self.iteration)
             for group in self.opt.param_groups:
                 group["lr"] = lr
@@ -158,14 +155,15 @@ class LMTraining(run_dir.RunState):
             with (nullcontext() if sync else self.net.no_sync()), self.forward_context():
                 _, loss = self.net(x, y)
             (loss * (self.ranks.world / args.grad_accum)).backward()
-        if not self.is_agd and args.grad_clip:
+        if args.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), args.grad_clip)
         self.update_size.snapshot()
         self.opt.step()
-        if not self.is_agd:
+        self.entry.after_step(self.opt)
+        if self.entry.scheduled:
             self.last_lr = self.opt.param_groups[0]["lr"]
         self.interval.update.add(self.update_size.measure())
-        if self.is_agd:
+        if self.entry.is_agd:
             self.interval.eta.add(self.opt.eta_tensor)
         self.opt.zero_grad(set_to_none=True)
         self.iteration += 1
@@ -179,6 +177,10 @@ class LMTraining(run_dir.RunState):
     @torch.no_grad()
     def estimate_loss(self, split: str) -> float:
         """Mean loss over the same --eval-iters batches every time (split between the ranks), in eval mode."""
+        with self.entry.evaluating(self.opt):
+            return self.mean_loss(split)
+
+    def mean_loss(self, split: str) -> float:
         self.model.eval()
         total = torch.zeros((), dtype=torch.float64, device=self.device)
         for index in range(self.ranks.rank, self.args.eval_iters, self.ranks.world):
@@ -206,45 +208,67 @@ class LMTraining(run_dir.RunState):
         self.rows.append(row)
         self.interval = Interval(self.device)
         if self.ranks.is_main:
-            print(summary_line(row, self.args.max_iters), flush=True)
+            print(interval_summary(row, self.args.max_iters), flush=True)
         self.flush_metrics()
         return row
 
 
-def summary_line(row: dict, max_iters: int) -> str:
-    line = (f"iter {row['iter']:>{len(str(max_iters))}}/{max_iters}  train loss {row['train_loss']:.4f}"
-            f"  val loss {row['val_loss']:.4f}")
-    if row["eta_mean"] is not None:
-        line += f"  eta {row['eta_mean']:.4f} [{row['eta_min']:.4f}, {row['eta_max']:.4f}]"
-    if row["lr"] is not None:
-        line += f"  lr {row['lr']:.3g}"
+def interval_summary(row: dict, max_iters: int) -> str:
+    after = [] if row["lr"] is None else [f"lr {row['lr']:.3g}"]
     if row["tokens_per_s"] is not None:
-        line += f"  {row['tokens_per_s']:,.0f} tok/s"
-    return line + f"  {row['time_s']:.1f}s"
+        after.append(f"{row['tokens_per_s']:,.0f} tok/s")
+    return summary_line(f"iter {row['iter']:>{len(str(max_iters))}}/{max_iters}",
+                        [f"train loss {row['train_loss']:.4f}", f"val loss {row['val_loss']:.4f}"], row, after)
 
 
-def run_record(args, status: str, training: LMTraining, device: torch.device, started_at: str) -> dict:
+def device_problem(args, device: torch.device) -> str | None:
+    if args.precision == "bfloat16" and device.type != "cuda":
+        return "--precision bfloat16 is for CUDA; this run is on the CPU: use --precision float32 (or auto)"
+    return None
+
+
+def overshoot(args, state: dict) -> str | None:
+    if state["iteration"] > args.max_iters:
+        return f"{state['iteration']} iterations, more than --max-iters {args.max_iters}"
+    return None
+
+
+def build(args, spec: LMRun, device: torch.device, ranks: distributed.Ranks, out: Path) -> LMTraining:
+    try:
+        data = load_text(spec.text, args.data_dir, device=device, root=args.text_root)
+    except (RuntimeError, ValueError, FileNotFoundError) as e:
+        raise JobError(str(e)) from e
+    if spec.block_size >= min(data.train_tokens, data.val_tokens):
+        raise JobError(f"--block-size {spec.block_size} needs longer texts: {spec.text} has {data.train_tokens} "
+                       f"training and {data.val_tokens} validation tokens; use a smaller --block-size")
+    entry = registry.get(spec.optimizer)
+    config = GPTConfig(vocab_size=model_vocab_size(data), block_size=spec.block_size, n_layer=spec.n_layer,
+                       n_head=spec.n_head, n_embd=spec.n_embd, dropout=spec.dropout, bias=spec.bias,
+                       parametrization="agd" if entry.is_agd else "standard")
+    model = GPT(config).to(device)
+    training = LMTraining(args, spec, data, model, entry.build(registry.LM, model, spec), device, out, ranks)
+    if ranks.is_main:
+        print(f"{spec.text}: {data.train_tokens:,} training tokens, vocabulary {data.vocab_size}, unigram "
+              f"entropy {data.unigram_entropy:.4f} nats/token; GPT {model.num_params(False):,} parameters",
+              flush=True)
+    return training
+
+
+def record(args, training: LMTraining, device: torch.device) -> dict:
     final = training.rows[-1]
     finite = [r for r in training.rows if math.isfinite(r["val_loss"])]
     best = min(finite, key=lambda r: r["val_loss"]) if finite else final
     speeds = [r["tokens_per_s"] for r in training.rows if r["tokens_per_s"]]
     return {
-        "status": status,
-        "args": vars(args),
-        "identity": identity(args),
-        **environment(device),
         "precision": str(training.autocast or torch.float32).removeprefix("torch."),
         "compiled": use_compile(args, device),
         "model": training.model.describe(),
-        "L": training.opt.L if training.is_agd else None,
+        "L": training.opt.L if training.entry.is_agd else None,
         "text": {"name": training.data.name, "vocab_size": training.data.vocab_size,
                  "train_tokens": training.data.train_tokens, "val_tokens": training.data.val_tokens,
                  "unigram_entropy": training.data.unigram_entropy},
         "iterations": training.iteration,
         "tokens": training.iteration * training.tokens_per_iter,
-        "started_at": started_at,
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "wall_time_s": training.elapsed(),
         "tokens_per_s": sum(speeds) / len(speeds) if speeds else None,
         "final": {k: final[k] for k in ("iter", "train_loss", "val_loss")},
         "best_val_loss": best["val_loss"],
@@ -252,80 +276,17 @@ def run_record(args, status: str, training: LMTraining, device: torch.device, st
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    out = Path(args.out)
-    device = resolve_device(args)
-    if args.precision == "bfloat16" and device.type != "cuda":
-        return fail("--precision bfloat16 is for CUDA; this run is on the CPU: use --precision float32 (or auto)")
-
-    try:
-        finished, state = run_dir.read(out, identity(args), "max_iters", args.max_iters, args.keep_checkpoint)
-    except run_dir.RunDirProblem as e:
-        return fail(str(e))
-    if finished:
-        return 0
-    if state is not None and state["iteration"] > args.max_iters:
-        return fail(f"{out} already holds {state['iteration']} iterations, more than --max-iters "
-                    f"{args.max_iters}; use another --out")
-
-    ranks = distributed.Ranks()
-    if args.distribute:
-        ranks, device = distributed.start(device)
-    try:
-        return train(args, out, device, state, ranks)
-    finally:
-        distributed.stop()
+def ended(args, training: LMTraining, status: str) -> None:
+    final = training.rows[-1]
+    print(f"final validation loss {final['val_loss']:.4f} nats/token after {training.iteration} iterations; "
+          f"unigram entropy of the validation text {training.data.unigram_entropy:.4f}")
+    if status == "diverged":
+        print(f"diverged at iteration {training.iteration}: the loss is not finite; run recorded as diverged")
 
 
-def train(args, out: Path, device: torch.device, state: dict | None, ranks: distributed.Ranks) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    torch.manual_seed(args.seed)
-
-    try:
-        data = load_text(args.text, args.data_dir, device=device, root=args.text_root)
-    except (RuntimeError, ValueError, FileNotFoundError) as e:
-        return fail(str(e))
-    if args.block_size >= min(data.train_tokens, data.val_tokens):
-        return fail(f"--block-size {args.block_size} needs longer texts: {args.text} has {data.train_tokens} "
-                    f"training and {data.val_tokens} validation tokens; use a smaller --block-size")
-    parametrization = "agd" if args.optimizer == "agd" else "standard"
-    config = GPTConfig(vocab_size=model_vocab_size(data), block_size=args.block_size, n_layer=args.n_layer,
-                       n_head=args.n_head, n_embd=args.n_embd, dropout=args.dropout, bias=args.bias,
-                       parametrization=parametrization)
-    model = GPT(config).to(device)
-    adamw = (dict(lr=args.lr, weight_decay=args.weight_decay, betas=(args.beta1, args.beta2))
-             if args.optimizer == "adamw" else {})
-    optimizer = build_transformer_optimizer(args.optimizer, model, n_layer=args.n_layer, gain=args.gain, **adamw)
-
-    training = LMTraining(args, data, model, optimizer, device, out, ranks)
-    if state is not None:
-        training.load_state_dict(state)
-        print(f"resuming {out} at iteration {training.iteration}", file=sys.stderr)
-    if ranks.is_main:
-        run_dir.open_for_writing(out)
-        print(f"{args.text}: {data.train_tokens:,} training tokens, vocabulary {data.vocab_size}, unigram "
-              f"entropy {data.unigram_entropy:.4f} nats/token; GPT {model.num_params(False):,} parameters",
-              flush=True)
-    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-    with checkpoint.StopRequest() as stop:
-        status = training.run(stop)
-        code = run_dir.conclude(training, status, stop, out, args.keep_checkpoint, ranks.is_main,
-                                lambda: run_record(args, status, training, device, started_at))
-    if status == "stopped":
-        return code
-    if ranks.is_main:
-        final = training.rows[-1]
-        print(f"final validation loss {final['val_loss']:.4f} nats/token after {training.iteration} iterations; "
-              f"unigram entropy of the validation text {data.unigram_entropy:.4f}")
-        if status == "diverged":
-            print(f"diverged at iteration {training.iteration}: the loss is not finite; run recorded as diverged")
-    return 0
+JOB = Job(prog=LMRun.program, parse_args=parse_args, overshoot=overshoot, build=build, record=record,
+          device_problem=device_problem, ended=ended)
+main = JOB.main
 
 
 if __name__ == "__main__":

@@ -1,34 +1,30 @@
 """The training job: one cell of the paper's grid, resumable, writing metrics.csv and run.json.
 
-Reads top to bottom: check the arguments, reuse what --out already holds, build data, model and
-optimizer, run epoch 0 (measured at init, no update) and the training epochs, then record the run.
+Reads top to bottom: build data, model and optimizer, run epoch 0 (measured at init, no update) and the
+training epochs, then record the run. Arguments, reuse of --out, resume and the ending are the driver's
+(agd.jobs.driver).
 """
 
 import math
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from agd import checkpoint, distributed, run_dir
-from agd.arguments import identity, input_spec, pad_to, parse_args, resolve_device
-from agd.data import load_dataset
+from agd.data.loading import load_dataset
+from agd.jobs import checkpoint, distributed, run_dir
+from agd.jobs.arguments import input_spec, pad_to, parse_args
+from agd.jobs.driver import Job, JobError
+from agd.jobs.metrics import COLUMNS, EpochMeter, UpdateSize, evaluate, summary_line
 from agd.losses import build_loss
-from agd.metrics import COLUMNS, EpochMeter, UpdateSize, evaluate
-from agd.models import build_model
-from agd.optim import AGD, AGDBias, build_optimizer
+from agd.models.build import build_model
+from agd.optim import registry
 from agd.optim._geometry import eta_from_gradient_summary
-from agd.provenance import environment
+from agd.plan.specs import ImageRun
 
 METRICS_FLUSH_SECONDS = 5.0
-
-
-def fail(message: str) -> int:
-    print(f"agd-train: error: {message}", file=sys.stderr)
-    return 2
 
 
 class Training(run_dir.RunState):
@@ -36,14 +32,14 @@ class Training(run_dir.RunState):
 
     columns = COLUMNS
 
-    def __init__(self, args, data, model, optimizer, loss_fn, device: torch.device, out: Path,
+    def __init__(self, args, spec: ImageRun, data, model, optimizer, loss_fn, device: torch.device, out: Path,
                  ranks: distributed.Ranks = distributed.Ranks()):
         super().__init__(out, device, ranks)
-        self.args, self.data, self.model, self.opt, self.loss_fn = args, data, model, optimizer, loss_fn
+        self.args, self.spec, self.data, self.model, self.loss_fn = args, spec, data, model, loss_fn
+        self.opt = optimizer
         # The forward pass that trains: DDP averages gradients over ranks. Evaluation uses the bare model.
         self.net = distributed.data_parallel(model, device, ranks)
-        self.is_agd = isinstance(optimizer, (AGD, AGDBias))
-        self.lr = None if self.is_agd else args.lr
+        self.entry = registry.get(spec.optimizer)
         self.update_size = UpdateSize(model.parameters())
         self.steps_per_epoch = data.steps_per_epoch(args.train_bs)
 
@@ -56,7 +52,7 @@ class Training(run_dir.RunState):
 
     def state_dict(self) -> dict:
         return {
-            **super().state_dict(), "identity": identity(self.args), "model": self.model.state_dict(),
+            **super().state_dict(), "identity": self.spec.identity(), "model": self.model.state_dict(),
             "optimizer": self.opt.state_dict(), "epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
             "global_step": self.global_step, "meter": self.meter.state_dict(),
         }
@@ -69,13 +65,17 @@ class Training(run_dir.RunState):
         self.global_step = state["global_step"]
         self.meter.load_state_dict(state["meter"])
 
+    def position(self) -> str:
+        return f"epoch {self.epoch}, step {self.step_in_epoch}"
+
     def reduce(self, values: list) -> list[float]:
         return distributed.sum_over_ranks(self.ranks, values, self.device)
 
     def evaluate(self, batches) -> tuple[float, float]:
         if self.ranks.active:
             batches = (distributed.share(batch, self.ranks) for batch in batches)
-        return evaluate(self.model, batches, self.loss_fn, self.reduce)
+        with self.entry.evaluating(self.opt):
+            return evaluate(self.model, batches, self.loss_fn, self.reduce)
 
     # --- the loop ---
 
@@ -100,7 +100,7 @@ class Training(run_dir.RunState):
             row = self.epoch_row()
             self.rows.append(row)
             if self.ranks.is_main:
-                print(summary_line(row, self.args.epochs), flush=True)
+                print(epoch_summary(row, self.args.epochs), flush=True)
             self.epoch, self.step_in_epoch, self.meter = self.epoch + 1, 0, EpochMeter(self.device)
             if not math.isfinite(row["train_loss"]):
                 return "diverged"
@@ -128,7 +128,7 @@ class Training(run_dir.RunState):
 
     def measure_at_init(self, x: torch.Tensor, y: torch.Tensor) -> None:
         """Epoch 0: loss, accuracy and AGD's eta on a training batch, without updating the weights."""
-        if self.is_agd:
+        if self.entry.is_agd:
             logits, loss, differentiated = self.objective(x, y)
             self.opt.zero_grad(set_to_none=True)
             differentiated.backward()
@@ -146,8 +146,9 @@ class Training(run_dir.RunState):
         differentiated.backward()
         self.update_size.snapshot()
         self.opt.step()
+        self.entry.after_step(self.opt)
         update = self.update_size.measure()
-        eta = self.opt.eta_tensor if self.is_agd else None
+        eta = self.opt.eta_tensor if self.entry.is_agd else None
 
         self.meter.add_batch(loss, logits, y)
         self.meter.update.add(update)
@@ -167,7 +168,7 @@ class Training(run_dir.RunState):
         return dict(
             kind="epoch", epoch=self.epoch, step=self.global_step, train_loss=train_loss, train_acc=train_acc,
             test_loss=test_loss, test_acc=test_acc, eta_mean=eta_mean, eta_min=eta_min, eta_max=eta_max,
-            update_mean=update_mean, update_min=update_min, update_max=update_max, lr=self.lr,
+            update_mean=update_mean, update_min=update_min, update_max=update_max, lr=self.args.lr,
             time_s=self.elapsed(),
         )
 
@@ -180,109 +181,66 @@ class Training(run_dir.RunState):
         return dict(
             kind="step", epoch=self.epoch, step=self.global_step, train_loss=train_loss, train_acc=train_acc,
             test_loss=test_loss, test_acc=test_acc, eta_mean=eta_value, eta_min=eta_value, eta_max=eta_value,
-            update_mean=update_value, update_min=update_value, update_max=update_value, lr=self.lr,
+            update_mean=update_value, update_min=update_value, update_max=update_value, lr=self.args.lr,
             time_s=self.elapsed(),
         )
 
 
-def summary_line(row: dict, epochs: int) -> str:
-    line = (
-        f"epoch {row['epoch']:>{len(str(epochs))}}/{epochs}"
-        f"  train loss {row['train_loss']:.4g} acc {100 * row['train_acc']:.2f}%"
-        f"  test loss {row['test_loss']:.4g} acc {100 * row['test_acc']:.2f}%"
+def epoch_summary(row: dict, epochs: int) -> str:
+    return summary_line(
+        f"epoch {row['epoch']:>{len(str(epochs))}}/{epochs}",
+        [f"train loss {row['train_loss']:.4g} acc {100 * row['train_acc']:.2f}%",
+         f"test loss {row['test_loss']:.4g} acc {100 * row['test_acc']:.2f}%"],
+        row, [f"update {row['update_mean']:.3g}"],
     )
-    if row["eta_mean"] is not None:
-        line += f"  eta {row['eta_mean']:.4f} [{row['eta_min']:.4f}, {row['eta_max']:.4f}]"
-    return line + f"  update {row['update_mean']:.3g}  {row['time_s']:.1f}s"
 
 
-def run_record(args, status: str, training: Training, device: torch.device, started_at: str) -> dict:
+def build(args, spec: ImageRun, device: torch.device, ranks: distributed.Ranks, out: Path) -> Training:
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    info = input_spec(spec)
+    try:
+        data = load_dataset(spec.dataset, device=device, data_dir=args.data_dir, pad_to=pad_to(spec),
+                            imagenet_root=args.imagenet_root, num_workers=args.num_workers)
+    except (RuntimeError, ValueError, FileNotFoundError) as e:
+        raise JobError(str(e)) from e
+    model = build_model(spec.arch, input_shape=info.input_shape, num_classes=info.num_classes,
+                        depth=spec.depth, width=spec.width, bias=spec.bias).to(device)
+    optimizer = registry.get(spec.optimizer).build(registry.IMAGE, model, spec)
+    loss_fn = build_loss(spec.loss, info.num_classes, spec.beta)
+    return Training(args, spec, data, model, optimizer, loss_fn, device, out, ranks)
+
+
+def record(args, training: Training, device: torch.device) -> dict:
     epoch_rows = [r for r in training.rows if r["kind"] == "epoch"]
     final = epoch_rows[-1]
     finite_test = [r for r in epoch_rows if math.isfinite(r["test_acc"])]
     best = max(finite_test, key=lambda r: r["test_acc"]) if finite_test else final
     return {
-        "status": status,
-        "args": vars(args),
-        "identity": identity(args),
-        **environment(device),
         "tf32": device.type == "cuda",
         "L": len(training.update_size.weights),
         "num_params": sum(p.numel() for p in training.model.parameters()),
         "steps_per_epoch": training.steps_per_epoch,
         "epochs_completed": final["epoch"],
         "steps": training.global_step,
-        "started_at": started_at,
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "wall_time_s": training.elapsed(),
         "final": {k: final[k] for k in ("train_loss", "train_acc", "test_loss", "test_acc")},
         "best_test_acc": best["test_acc"],
         "best_test_acc_epoch": best["epoch"],
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    out = Path(args.out)
-    device = resolve_device(args)
-    info = input_spec(args)
-
-    # What --out already holds: a finished run (nothing to do), a checkpoint (resume) or nothing.
-    try:
-        finished, state = run_dir.read(out, identity(args), "epochs", args.epochs, args.keep_checkpoint)
-    except run_dir.RunDirProblem as e:
-        return fail(str(e))
-    if finished:
-        return 0
-    if state is not None and state["epoch"] > args.epochs + 1:
-        return fail(f"{out} already holds {state['epoch'] - 1} epochs, more than --epochs {args.epochs}; "
-                    "use another --out")
-
-    ranks = distributed.Ranks()
-    if args.distribute:
-        ranks, device = distributed.start(device)
-    try:
-        return train(args, out, device, info, state, ranks)
-    finally:
-        distributed.stop()
-
-
-def train(args, out: Path, device: torch.device, info, state: dict | None, ranks: distributed.Ranks) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    torch.manual_seed(args.seed)
-
-    try:
-        data = load_dataset(args.dataset, device=device, data_dir=args.data_dir, pad_to=pad_to(args),
-                            imagenet_root=args.imagenet_root, num_workers=args.num_workers)
-    except (RuntimeError, ValueError, FileNotFoundError) as e:
-        return fail(str(e))
-    model = build_model(args.arch, input_shape=info.input_shape, num_classes=info.num_classes,
-                        depth=args.depth, width=args.width, bias=args.bias).to(device)
-    optimizer = build_optimizer(args.optimizer, model, lr=args.lr, gain=args.gain)
-    loss_fn = build_loss(args.loss, info.num_classes, args.beta)
-
-    training = Training(args, data, model, optimizer, loss_fn, device, out, ranks)
-    if state is not None:
-        training.load_state_dict(state)
-        print(f"resuming {out} at epoch {training.epoch}, step {training.step_in_epoch}", file=sys.stderr)
-    if ranks.is_main:
-        run_dir.open_for_writing(out)
-    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-    with checkpoint.StopRequest() as stop:
-        status = training.run(stop)
-        code = run_dir.conclude(training, status, stop, out, args.keep_checkpoint, ranks.is_main,
-                                lambda: run_record(args, status, training, device, started_at))
-    if status == "stopped":
-        return code
-    if status == "diverged" and ranks.is_main:
+def ended(args, training: Training, status: str) -> None:
+    if status == "diverged":
         print(f"diverged at epoch {training.epoch - 1}: the loss is not finite; run recorded as diverged")
-    return 0
+
+
+def overshoot(args, state: dict) -> str | None:
+    done = state["epoch"] - 1  # the checkpoint's epoch is the one in progress
+    return f"{done} epochs, more than --epochs {args.epochs}" if done > args.epochs else None
+
+
+JOB = Job(prog=ImageRun.program, parse_args=parse_args, overshoot=overshoot, build=build, record=record, ended=ended)
+main = JOB.main
 
 
 if __name__ == "__main__":

@@ -1,0 +1,207 @@
+"""The optimizer registry: what each optimizer is, what it owns of a run's settings, and how a loop drives it.
+
+One entry per optimizer. Everything that asks "is this AGD?", "does it take a learning rate?", "what is its
+default?" or "how is it drawn?" reads the entry: the jobs' command lines and checks, the config schema,
+the run tables, tuning, figures and numbers. Adding an optimizer is one entry here (and its tests).
+
+This module imports no torch, so that planning and tables can read it: each builder imports what it
+builds when it is called.
+"""
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+# Families: how a benchmark treats an optimizer.
+AGD = "agd"          # an AGD variant: no learning rate, eta from G
+TUNED = "tuned"      # takes a learning rate: tuned on a grid, or run at a stated rate
+LR_FREE = "lr-free"  # sets its own step size by other means, run once per seed at its authors' defaults
+FAMILIES = (AGD, TUNED, LR_FREE)
+
+# Job kinds: which training job an optimizer can drive.
+IMAGE, LM = "image", "lm"
+
+# Initialisations a run.json records.
+ORTHOGONAL = "orthogonal, singular values sqrt(d_out/d_in)"
+PYTORCH_DEFAULT = "pytorch default"
+
+# Builder: (model, run spec) -> torch optimizer, with the optimizer's initialisation applied to the model.
+Builder = Callable[[Any, Any], Any]
+
+
+def _unchanged(optimizer) -> AbstractContextManager:
+    return nullcontext()
+
+
+def _nothing(optimizer) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """One optimizer: its name, family, what it owns of a run's settings and the hooks a loop calls.
+
+    `settings` are the run-spec fields only this optimizer reads (a learning rate, AdamW's schedule);
+    `defaults` fills them when a run leaves them out, and `derived` fills those that follow from the
+    others and the run's length. Hooks: `evaluating(opt)` is entered around every evaluation and checkpoint
+    (a schedule-free optimizer swaps to its evaluation weights there); `after_step(opt)` runs after each step.
+    """
+
+    name: str
+    family: str
+    label: str
+    color: str
+    builders: Mapping[str, Builder]
+    settings: tuple[str, ...] = ()
+    defaults: Mapping[str, float] = field(default_factory=dict)
+    derived: Callable[[dict, int], dict] | None = None
+    init: str = PYTORCH_DEFAULT
+    trains_bias: bool = True
+    scheduled: bool = False  # the job sets each step's learning rate from a warmup + cosine schedule
+    evaluating: Callable[[Any], AbstractContextManager] = _unchanged
+    after_step: Callable[[Any], None] = _nothing
+
+    @property
+    def takes_lr(self) -> bool:
+        return "lr" in self.settings
+
+    @property
+    def is_agd(self) -> bool:
+        return self.family == AGD
+
+    @property
+    def jobs(self) -> tuple[str, ...]:
+        return tuple(self.builders)
+
+    def build(self, job: str, model, run):
+        """The torch optimizer over `model` for a `job` run, its initialisation applied."""
+        if job not in self.builders:
+            raise ValueError(f"{self.name} does not train {job} runs; choose one of {', '.join(names(job))}")
+        return self.builders[job](model, run)
+
+    def filled(self, given: Mapping[str, Any], length: int) -> dict:
+        """This optimizer's settings with defaults where `given` leaves them None or out."""
+        values = {name: given.get(name) for name in self.settings}
+        for name, value in self.defaults.items():
+            if values.get(name) is None:
+                values[name] = value
+        if self.derived is not None:
+            for name, value in self.derived(values, length).items():
+                if values.get(name) is None:
+                    values[name] = value
+        return values
+
+
+# --- builders (torch is imported when one is called) ---
+
+def _agd(model, run):
+    from agd.optim.agd import AGD as Algorithm1
+
+    opt = Algorithm1(model.named_parameters(), gain=run.gain)
+    opt.init_weights()
+    return opt
+
+
+def _agd_bias(model, run):
+    from agd.optim.agd_bias import AGDBias, resnet_block_scale
+
+    num_blocks = getattr(model, "num_blocks", None)
+    block_scale = resnet_block_scale(num_blocks) if num_blocks else None
+    opt = AGDBias(model.named_parameters(), gain=run.gain, block_scale=block_scale)
+    opt.init_weights()
+    return opt
+
+
+def _transformer_agd(model, run):
+    from agd.optim.agd_transformer import TransformerAGD, is_skipped
+
+    for name, p in model.named_parameters():
+        if is_skipped(name):
+            p.requires_grad_(False)  # LayerNorms stay at 1 and 0
+    opt = TransformerAGD(model.named_parameters(), n_layer=run.n_layer, gain=run.gain)
+    opt.init_weights()
+    return opt
+
+
+def _adam(model, run):
+    import torch
+
+    return torch.optim.Adam(model.parameters(), lr=run.lr)
+
+
+def _sgd(model, run):
+    import torch
+
+    return torch.optim.SGD(model.parameters(), lr=run.lr)
+
+
+def _nanogpt_adamw(model, run):
+    """nanoGPT's AdamW: weight decay on matrices and embeddings only, fused on CUDA; the job sets each
+    step's rate from the warmup + cosine schedule."""
+    import torch
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": run.weight_decay},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
+    fused = all(p.is_cuda for p in params)
+    return torch.optim.AdamW(groups, lr=run.lr, betas=(run.beta1, run.beta2), fused=fused or None)
+
+
+def _adamw_schedule(settings: dict, max_iters: int) -> dict:
+    return {"min_lr": settings["lr"] / 10, "lr_decay_iters": max_iters}
+
+
+AGD_GREEN, ADAM_ORANGE, SGD_RED = "#2ca02c", "#ff7f0e", "#d62728"  # the paper's colours
+
+REGISTRY: dict[str, Optimizer] = {entry.name: entry for entry in (
+    Optimizer("agd", AGD, "AGD", AGD_GREEN, {IMAGE: _agd, LM: _transformer_agd}, settings=("gain",),
+              init=ORTHOGONAL, trains_bias=False),
+    Optimizer("agd-bias", AGD, "AGD (bias)", AGD_GREEN, {IMAGE: _agd_bias}, settings=("gain",), init=ORTHOGONAL),
+    # The paper's "default" rates for the untuned baselines (showcase figure).
+    Optimizer("adam", TUNED, "Adam", ADAM_ORANGE, {IMAGE: _adam}, settings=("lr",), defaults={"lr": 1e-3}),
+    Optimizer("sgd", TUNED, "SGD", SGD_RED, {IMAGE: _sgd}, settings=("lr",), defaults={"lr": 0.1}),
+    # nanoGPT's Shakespeare-char settings.
+    Optimizer("adamw", TUNED, "AdamW", ADAM_ORANGE, {LM: _nanogpt_adamw},
+              settings=("lr", "min_lr", "warmup_iters", "lr_decay_iters", "beta1", "beta2", "weight_decay",
+                        "grad_clip"),
+              defaults={"lr": 1e-3, "warmup_iters": 100, "beta1": 0.9, "beta2": 0.99, "weight_decay": 0.1,
+                        "grad_clip": 1.0},
+              derived=_adamw_schedule, scheduled=True),
+)}
+
+
+def get(name: str) -> Optimizer:
+    if name not in REGISTRY:
+        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(REGISTRY)}")
+    return REGISTRY[name]
+
+
+def names(job: str | None = None, family: str | None = None) -> tuple[str, ...]:
+    """Optimizer names, in registry order, that drive `job` runs and belong to `family` (None: any)."""
+    return tuple(entry.name for entry in REGISTRY.values()
+                 if (job is None or job in entry.builders) and (family is None or entry.family == family))
+
+
+def family_of(name: str) -> str:
+    return get(name).family
+
+
+def is_agd(name: str) -> bool:
+    return get(name).is_agd
+
+
+def owners(setting: str, job: str) -> tuple[str, ...]:
+    """The optimizers of `job` runs that own a setting (e.g. lr)."""
+    return tuple(entry.name for entry in REGISTRY.values() if job in entry.builders and setting in entry.settings)
+
+
+def owned_settings(job: str) -> tuple[str, ...]:
+    """Every setting some optimizer of `job` runs owns, in registry order."""
+    return tuple(dict.fromkeys(s for entry in REGISTRY.values() if job in entry.builders for s in entry.settings))
+
+
+def entries(job: str) -> Iterator[Optimizer]:
+    return (entry for entry in REGISTRY.values() if job in entry.builders)

@@ -1,0 +1,2 @@
+"""Planning, torch-free: config.yaml checked (config) and expanded into run specs (specs, grid, lm_grid, table),
+what the workflow asks of each run (workflow), and what a cluster is asked for (cluster)."""

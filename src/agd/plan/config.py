@@ -1,0 +1,73 @@
+"""config.yaml checked against its schema before anything is planned, and the schema's defaults filled in.
+
+The names a panel may use (architectures, datasets, losses, texts, optimizers and what each optimizer
+takes) are read from the catalogs and the optimizer registry, not written in the schema a second time."""
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import jsonschema
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+from agd.data.catalog import DATASETS, TEXTS
+from agd.models.catalog import ARCHS, LOSSES
+from agd.optim import registry
+from agd.plan.grid import FIGURES, ConfigError
+
+SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
+# Where each job kind's panels name their optimizers, and the definition of one LM optimizer setting.
+PANEL_DEFS = {registry.IMAGE: "panel", registry.LM: "transformer_panel"}
+LM_SETTINGS_DEF = "lm_optimizer_settings"
+
+
+def optimizer_schema(entry: registry.Optimizer, job: str, defs: Mapping) -> dict:
+    """How a panel configures `entry`: nothing (null), a grid of learning rates (image runs), or its own
+    settings (a language-model optimizer that takes a rate)."""
+    if not entry.takes_lr:
+        return {"type": "null"}
+    if job == registry.IMAGE:
+        return {"$ref": "#/$defs/lr_grid"}
+    return {"type": "object", "additionalProperties": False, "required": ["lr"],
+            "properties": {name: defs[LM_SETTINGS_DEF][name] for name in entry.settings}}
+
+
+def schema(path: Path = SCHEMA) -> dict:
+    """The config schema with the catalogs' names as enums, and each panel's `optimizers` made of the
+    registry's optimizers for its job."""
+    document = yaml.safe_load(Path(path).read_text())
+    defs = document["$defs"]
+    for panel, name, choices in (("panel", "arch", ARCHS), ("panel", "dataset", DATASETS), ("panel", "loss", LOSSES),
+                                 ("transformer_panel", "text", TEXTS)):
+        defs[panel]["properties"][name]["enum"] = list(choices)
+    defs["preset"]["properties"]["figures"]["properties"] = {name: {"$ref": "#/$defs/figure"} for name in FIGURES}
+    for job, panel in PANEL_DEFS.items():
+        defs[panel]["properties"]["optimizers"] = {
+            "type": "object", "minProperties": 1, "additionalProperties": False,
+            "properties": {entry.name: optimizer_schema(entry, job, defs) for entry in registry.entries(job)},
+        }
+    return document
+
+
+def _with_defaults(validator_class):
+    """A validator that fills in each property's schema default where the config leaves it out."""
+    check_properties = validator_class.VALIDATORS["properties"]
+
+    def properties(validator, props, instance, subschema) -> Iterator:
+        if isinstance(instance, dict):
+            for name, prop in props.items():
+                if "default" in prop:
+                    instance.setdefault(name, prop["default"])
+        yield from check_properties(validator, props, instance, subschema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": properties})
+
+
+def validate(config: dict, path: Path = SCHEMA) -> None:
+    """Raise ConfigError naming the first key that breaks the schema; fill the schema's defaults in place."""
+    document = schema(path)
+    error = best_match(_with_defaults(Draft202012Validator)(document).iter_errors(config))
+    if error is not None:
+        where = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+        raise ConfigError(f"config.yaml: {where}: {error.message}")

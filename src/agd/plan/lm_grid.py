@@ -1,0 +1,57 @@
+"""The transformer run table: a preset's `transformer` panels expanded into one LMRun per (panel, run).
+
+A panel is a GPT trained on one text, once per optimizer and seed. Panels that share a run share its
+directory, and it trains for the most iterations any of them asks for (AdamW's schedule length is part of
+its settings, so that is AGD only).
+"""
+
+import itertools
+
+import pandas as pd
+
+from agd.optim import registry
+from agd.plan.grid import ConfigError, preset_of
+from agd.plan.specs import LMRun
+from agd.plan.table import member, unique_runs
+
+FIGURE = "transformer"
+MODEL_DEFAULTS = dict(dropout=0.0, bias=False)
+# Texts too large to prepare and train on unless the config turns them on.
+GATED_TEXTS = ("openwebtext",)
+
+
+def transformer_panels(config: dict) -> dict:
+    return preset_of(config).get(FIGURE, {}).get("panels", {})
+
+
+def panel_specs(panel: dict):
+    model = MODEL_DEFAULTS | panel["model"]
+    for optimizer, seed in itertools.product(panel["optimizers"], panel.get("seeds", [0])):
+        settings = registry.get(optimizer).filled(panel["optimizers"][optimizer] or {}, panel["max_iters"])
+        settings = {name: value for name, value in settings.items() if value is not None}
+        yield LMRun(
+            text=panel["text"], **model, batch_size=panel["batch_size"], grad_accum=panel.get("grad_accum", 1),
+            eval_interval=panel["eval_interval"], eval_iters=panel["eval_iters"], optimizer=optimizer, seed=seed,
+            max_iters=panel["max_iters"], **settings,
+        )
+
+
+def membership(config: dict) -> pd.DataFrame:
+    """One row per (panel, run) of the preset's transformer block; empty when the preset has none."""
+    enabled = {text for text in GATED_TEXTS if config.get(text, {}).get("enabled", False)}
+    rows = [member(spec, figure=FIGURE, panel=name, gpus=panel.get("gpus", 1),
+                   enabled=panel["text"] not in GATED_TEXTS or panel["text"] in enabled)
+            for name, panel in transformer_panels(config).items() for spec in panel_specs(panel)]
+    key = [f.name for f in LMRun.key_fields()]
+    table = pd.DataFrame(rows, columns=["figure", "panel", "gpus", "enabled", "run", "family", *key, "panel_max_iters"])
+    clashes = table.drop_duplicates(["run", *key]).groupby("run").size()
+    if (clashes > 1).any():
+        run = clashes[clashes > 1].index[0]
+        raise ConfigError(f"transformer: two panels train {run} with different settings (AdamW's min_lr, "
+                          "betas, weight decay, clip or schedule length); make them equal or change lr or warmup_iters")
+    return table
+
+
+def runs(config: dict) -> pd.DataFrame:
+    """The unique runs, each trained as long as any panel needs."""
+    return unique_runs(membership(config), LMRun)

@@ -1,0 +1,370 @@
+"""What a run is: one typed spec per job kind, from which everything else about a run is derived.
+
+An ImageRun (agd-train) or LMRun (agd-train-lm) holds every setting that decides a run's numbers, and
+its length. Its fields are declared once, here, and read everywhere else:
+
+- the grids emit specs, and the run table's columns are their fields;
+- the job's command line is generated from a spec (`argv`) and parsed back into one (`add_arguments`,
+  `from_args`): flags, types, choices and help come from the fields;
+- run identity (what run.json and a checkpoint must match), the run directory and the aggregated CSV
+  columns come from the fields' roles.
+
+Roles: KEY settings decide a run's numbers and name its directory; LOGGED settings are part of its identity
+but runs shared by figures take the largest (log_steps); the LENGTH (epochs, max_iters) may grow between
+attempts. This module imports no torch.
+"""
+
+import argparse
+import dataclasses
+import math
+import types
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from agd.data.catalog import DATASETS, TEXTS
+from agd.models.catalog import ARCHS, CIFAR_ONLY, DEFAULT_FCN_DEPTH, LOSSES, default_width
+from agd.models.gpt_config import GPTConfig
+from agd.optim import registry
+
+KEY, LOGGED, LENGTH = "key", "logged", "length"
+# Batches are drawn from (seed, index) streams; the largest seed is kept for the evaluation stream.
+EVAL_SEED = 2**31 - 1
+
+
+def setting(default, *, help: str = "", role: str = KEY, flag: str | None = None, choices=None,
+            column: str | bool | None = None, group: str | None = None):
+    """A spec field: its default and how it appears on the command line and in tables (`column`: the
+    aggregated CSVs' name for it, the field's own by default, False for a setting they leave out)."""
+    return dataclasses.field(default=default, metadata=dict(help=help, role=role, flag=flag, choices=choices,
+                                                            column=column, group=group))
+
+
+def _value_type(annotation) -> type:
+    """int for `int | None`, and so on."""
+    if isinstance(annotation, types.UnionType):
+        (kind,) = [t for t in annotation.__args__ if t is not type(None)]
+        return kind
+    return annotation
+
+
+def _missing(value) -> bool:
+    """None, NaN and pandas' NA: a setting a run table row leaves empty."""
+    if value is None:
+        return True
+    try:
+        return bool(value != value)  # NaN and pd.NA
+    except TypeError:
+        return True
+
+
+def lr_tag(lr: float) -> str:
+    """1e-04 style when that is exact, else the full value: never two rates in one directory."""
+    short = f"{lr:.0e}"
+    return short if float(short) == lr else repr(lr)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One setting of a spec as the command line and the tables see it."""
+
+    name: str
+    kind: type
+    default: Any
+    role: str
+    flag: str
+    help: str
+    choices: tuple | None
+    column: str | None  # None: not a column of the aggregated CSVs
+    group: str | None
+
+    @property
+    def dest(self) -> str:
+        """The argparse destination, also the setting's key in run.json's identity."""
+        return self.flag.removeprefix("--").replace("-", "_")
+
+
+class RunSpec:
+    """Shared behaviour of the specs; subclasses are frozen dataclasses of `setting` fields."""
+
+    job: ClassVar[str]           # the registry's job kind
+    length: ClassVar[str]        # the field that sets how long a run trains
+    program: ClassVar[str]       # the command that runs it
+    module: ClassVar[str]        # ... as python -m or torchrun -m
+
+    @classmethod
+    def fields(cls) -> tuple[Field, ...]:
+        return tuple(
+            Field(f.name, _value_type(f.type), f.default, f.metadata["role"],
+                  f.metadata["flag"] or "--" + f.name.replace("_", "-"), f.metadata["help"], f.metadata["choices"],
+                  None if f.metadata["column"] is False else f.metadata["column"] or f.name, f.metadata["group"])
+            for f in dataclasses.fields(cls)
+        )
+
+    @classmethod
+    def key_fields(cls) -> tuple[Field, ...]:
+        return tuple(f for f in cls.fields() if f.role == KEY)
+
+    @classmethod
+    def columns(cls) -> list[str]:
+        """The run's parameters as aggregated CSVs name them."""
+        return [f.column for f in cls.key_fields() if f.column]
+
+    # --- command line ---
+
+    def argv(self) -> list[str]:
+        """The job's arguments for this run: every setting that is not empty, booleans as bare flags."""
+        args = []
+        for f in self.fields():
+            value = getattr(self, f.name)
+            if value is None or value is False:
+                continue
+            if value is True:
+                args.append(f.flag)
+            else:
+                args += [f.flag, repr(value) if f.kind is float else str(value)]
+        return args
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        """One flag per field, in argument groups where the field names one."""
+        groups: dict[str, Any] = {}
+        for f in cls.fields():
+            target = parser
+            if f.group:
+                if f.group not in groups:
+                    groups[f.group] = parser.add_argument_group(f.group)
+                target = groups[f.group]
+            if f.kind is bool:
+                target.add_argument(f.flag, action="store_true", help=f.help)
+            else:
+                target.add_argument(f.flag, type=f.kind, default=f.default, choices=f.choices, help=f.help or None)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace):
+        return cls(**{f.name: getattr(args, f.dest) for f in cls.fields()})
+
+    # --- identity and tables ---
+
+    def identity(self) -> dict:
+        """What a finished run or checkpoint in a run directory must match, keyed as on the command line."""
+        return {f.dest: getattr(self, f.name) for f in self.fields() if f.role in (KEY, LOGGED)}
+
+    def params(self) -> dict:
+        """The settings the aggregated CSVs show, under their column names, and the optimizer's family."""
+        return {f.column: getattr(self, f.name) for f in self.key_fields() if f.column} | {
+            "family": registry.family_of(self.optimizer)}
+
+    @classmethod
+    def from_row(cls, row: Mapping):
+        """A spec from a run-table row (pandas' NaN and NA are empty settings, numpy scalars Python's; a
+        setting the row leaves out takes its default)."""
+        values = {}
+        for f in cls.fields():
+            value = row.get(f.name, f.default)
+            values[f.name] = None if _missing(value) else f.kind(value)
+        return cls(**values)
+
+    def problem(self) -> str | None:
+        """The first setting that the job would refuse, named as its flag, or None."""
+        for message in self.problems():
+            return message
+        return None
+
+    def problems(self) -> Iterator[str]:
+        entry = registry.get(self.optimizer)
+        for name in registry.owned_settings(self.job):
+            if name in entry.settings:
+                continue
+            f = next(f for f in self.fields() if f.name == name)
+            value = getattr(self, name)
+            if value is not None and value != f.default:
+                owners = ", ".join(registry.owners(name, self.job))
+                instead = "has --lr instead" if entry.takes_lr else "sets its own learning rate"
+                yield f"{f.flag} is a setting of {owners}; {self.optimizer} {instead}, drop {f.flag}"
+        for f in self.fields():
+            value = getattr(self, f.name)
+            if f.kind is float and value is not None and not math.isfinite(value):
+                yield f"{f.flag} {value}: must be a finite number"
+        if not 0 <= self.seed < EVAL_SEED:
+            yield f"--seed {self.seed}: use 0 <= seed < {EVAL_SEED}"
+
+
+@dataclass(frozen=True)
+class ImageRun(RunSpec):
+    """One agd-train run: a network on an image dataset with one optimizer and seed."""
+
+    job: ClassVar[str] = registry.IMAGE
+    length: ClassVar[str] = "epochs"
+    program: ClassVar[str] = "agd-train"
+    module: ClassVar[str] = "agd.jobs.train"
+
+    arch: str = setting("fcn", choices=ARCHS)
+    dataset: str = setting("cifar10", choices=DATASETS)
+    loss: str = setting("mse", choices=LOSSES, help="mse: the paper's square loss; xent: cross-entropy")
+    depth: int | None = setting(None, help=f"FCN depth: number of linear layers (default {DEFAULT_FCN_DEPTH})")
+    width: int | None = setting(None, help="FCN width, or the base width of a conv net (default 256 / 64)")
+    batch_size: int = setting(128, flag="--train-bs", help="training mini-batch size")
+    optimizer: str = setting("agd", choices=registry.names(registry.IMAGE))
+    lr: float | None = setting(None, help="learning rate of an optimizer that takes one (default: the registry's, "
+                                          "adam 1e-3, sgd 0.1)")
+    seed: int = setting(0)
+    bias: bool = setting(False, help="enable biases and BN affine parameters (needs agd-bias for AGD)")
+    beta: float = setting(1.0, column=False, help="xent inverse temperature: logits are multiplied by it")
+    gain: float = setting(1.0, column=False, help="AGD update multiplier (the paper used 1)")
+    log_steps: int = setting(0, role=LOGGED, help="also log a row after each of the first N iterations")
+    epochs: int = setting(200, role=LENGTH, help="training epochs after the epoch-0 pass at init")
+
+    def run_id(self) -> str:
+        """A readable directory, e.g. fcn-mnist5k-mse/d8-w256-bs128/adam-lr1e-04/seed0."""
+        objective = self.loss if self.beta == 1.0 else f"{self.loss}-beta{self.beta:g}"
+        sizes = f"w{self.width}-bs{self.batch_size}"
+        if self.arch == "fcn":
+            sizes = f"d{self.depth}-{sizes}"
+        if self.bias:
+            sizes += "-bias"
+        return f"{self.arch}-{self.dataset}-{objective}/{sizes}/{optimizer_tag(self)}/seed{self.seed}"
+
+    def problems(self) -> Iterator[str]:
+        yield from super().problems()
+        if self.arch == "fcn":
+            if self.depth is not None and self.depth < 2:
+                yield f"--depth {self.depth}: an FCN needs at least 2 layers (input and output); use --depth 2 or more"
+        elif self.depth is not None:
+            yield f"--depth applies to --arch fcn only; {self.arch} has a fixed depth, drop --depth"
+        if self.width is not None and self.width < 1:
+            yield f"--width {self.width}: the width must be a positive integer"
+        if self.lr is not None and self.lr <= 0:
+            yield f"--lr {self.lr}: a learning rate must be positive"
+        if self.gain <= 0:
+            yield f"--gain {self.gain}: the gain must be positive"
+        if self.bias and not registry.get(self.optimizer).trains_bias:
+            bias_variants = ", ".join(n for n in registry.names(self.job, registry.AGD) if registry.get(n).trains_bias)
+            yield (f"--bias with --optimizer {self.optimizer}: Algorithm 1 has no rule for biases; "
+                   f"use --optimizer {bias_variants}")
+        if self.loss == "mse" and self.beta != 1.0:
+            yield "--beta scales the logits of --loss xent; it has no meaning for --loss mse, drop it"
+        if self.beta <= 0:
+            yield f"--beta {self.beta}: the inverse temperature must be positive"
+        if self.batch_size < 1:
+            yield "--train-bs must be at least 1"
+        if self.epochs < 0:
+            yield f"--epochs {self.epochs}: use 0 (the init pass only) or more"
+        if self.log_steps < 0:
+            yield f"--log-steps {self.log_steps}: use 0 (off) or a positive number of iterations"
+        if self.arch in CIFAR_ONLY and self.dataset == "imagenet":
+            yield f"--arch {self.arch} is the CIFAR variant (32x32 inputs); on imagenet use --arch resnet50 or fcn"
+
+    def filled(self) -> "ImageRun":
+        """Defaults that depend on other settings: the FCN depth, the arch's width, the optimizer's rate."""
+        changes = {}
+        if self.arch == "fcn" and self.depth is None:
+            changes["depth"] = DEFAULT_FCN_DEPTH
+        if self.width is None:
+            changes["width"] = default_width(self.arch)
+        changes |= {k: v for k, v in registry.get(self.optimizer).filled(dataclasses.asdict(self), self.epochs).items()
+                    if getattr(self, k) is None}
+        return dataclasses.replace(self, **changes)
+
+
+def optimizer_tag(run) -> str:
+    """The optimizer's part of a run directory: its name, and the settings it was given that name it."""
+    tag = run.optimizer
+    if run.lr is not None:
+        tag += f"-lr{lr_tag(run.lr)}"
+    if run.gain != 1.0:
+        tag += f"-gain{run.gain:g}"
+    return tag
+
+
+DATA, MODEL, OPTIMIZER, TRAINING = "data", "model (nanoGPT's Shakespeare-char defaults)", "optimizer", "training"
+
+
+@dataclass(frozen=True)
+class LMRun(RunSpec):
+    """One agd-train-lm run: a GPT on a token stream with AGD or AdamW and one seed."""
+
+    job: ClassVar[str] = registry.LM
+    length: ClassVar[str] = "max_iters"
+    program: ClassVar[str] = "agd-train-lm"
+    module: ClassVar[str] = "agd.jobs.train_lm"
+
+    text: str = setting("python_docs_char", choices=TEXTS, group=DATA)
+    n_layer: int = setting(6, group=MODEL)
+    n_head: int = setting(6, group=MODEL)
+    n_embd: int = setting(384, group=MODEL)
+    block_size: int = setting(256, group=MODEL)
+    dropout: float = setting(0.2, group=MODEL)
+    bias: bool = setting(False, group=MODEL,
+                         help="biases in the linear layers and LayerNorms")
+    batch_size: int = setting(64, group=TRAINING, help="sequences per micro-batch")
+    grad_accum: int = setting(1, group=TRAINING, help="micro-batches per iteration (averaged)")
+    eval_interval: int = setting(250, group=TRAINING, column=False, help="iterations between metric rows")
+    eval_iters: int = setting(200, group=TRAINING, column=False, help="batches per loss estimate")
+    optimizer: str = setting("agd", choices=registry.names(registry.LM), group=OPTIMIZER)
+    gain: float = setting(1.0, group=OPTIMIZER, column=False, help="AGD update multiplier (1 throughout the paper)")
+    lr: float | None = setting(None, column="peak_lr", group=OPTIMIZER, help="AdamW peak learning rate (default 1e-3)")
+    min_lr: float | None = setting(None, group=OPTIMIZER, column=False,
+                                   help="AdamW rate at the end of the cosine (default lr/10)")
+    warmup_iters: int | None = setting(None, group=OPTIMIZER, help="AdamW linear warmup (default 100)")
+    lr_decay_iters: int | None = setting(None, group=OPTIMIZER, column=False,
+                                         help="AdamW cosine length (default --max-iters)")
+    beta1: float | None = setting(None, group=OPTIMIZER, column=False, help="AdamW beta1 (default 0.9)")
+    beta2: float | None = setting(None, group=OPTIMIZER, column=False, help="AdamW beta2 (default 0.99)")
+    weight_decay: float | None = setting(None, group=OPTIMIZER, column=False,
+                                         help="AdamW decoupled weight decay on matrices (default 0.1)")
+    grad_clip: float | None = setting(None, group=OPTIMIZER, column=False,
+                                      help="AdamW global gradient-norm clip, 0 for none (default 1.0)")
+    seed: int = setting(0, group=TRAINING)
+    max_iters: int = setting(5000, role=LENGTH, group=TRAINING)
+
+    def run_id(self) -> str:
+        """A readable directory, e.g.
+        gpt-shakespeare_char/l6-h6-e384-b256-drop0.2/bs64-ga1/adamw-lr1e-03-wu100/seed0."""
+        model = f"l{self.n_layer}-h{self.n_head}-e{self.n_embd}-b{self.block_size}"
+        if self.dropout:
+            model += f"-drop{self.dropout:g}"
+        if self.bias:
+            model += "-bias"
+        optimizer = optimizer_tag(self)
+        if self.warmup_iters is not None:
+            optimizer += f"-wu{self.warmup_iters}"
+        return f"gpt-{self.text}/{model}/bs{self.batch_size}-ga{self.grad_accum}/{optimizer}/seed{self.seed}"
+
+    def problems(self) -> Iterator[str]:
+        yield from super().problems()
+        try:
+            GPTConfig(vocab_size=1, block_size=self.block_size, n_layer=self.n_layer, n_head=self.n_head,
+                      n_embd=self.n_embd, dropout=self.dropout, bias=self.bias)
+        except ValueError as e:
+            yield f"model: {e}"
+        for name in ("batch_size", "grad_accum", "eval_interval", "eval_iters", "gain", "lr", "beta1", "beta2"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                yield f"--{name.replace('_', '-')} {value} must be positive"
+        for name in ("max_iters", "warmup_iters", "lr_decay_iters", "min_lr", "weight_decay", "grad_clip"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                yield f"--{name.replace('_', '-')} {value} must not be negative"
+        for name in ("beta1", "beta2"):
+            value = getattr(self, name)
+            if value is not None and value >= 1:
+                yield f"--{name} {value} must be below 1"
+        if registry.get(self.optimizer).scheduled:
+            yield from self.filled().schedule_problems()
+
+    def schedule_problems(self) -> Iterator[str]:
+        """The warmup + cosine schedule, checked once its defaults are filled in."""
+        if self.min_lr > self.lr:
+            yield f"--min-lr {self.min_lr} is above --lr {self.lr}: the cosine decays from lr down to min-lr"
+        if self.warmup_iters > self.lr_decay_iters:
+            yield (f"--warmup-iters {self.warmup_iters} is longer than --lr-decay-iters {self.lr_decay_iters} "
+                   "(default --max-iters): the cosine would have no length; shorten the warmup")
+
+    def filled(self) -> "LMRun":
+        """The optimizer's settings where the run leaves them out (nanoGPT's AdamW, from the registry)."""
+        settings = registry.get(self.optimizer).filled(dataclasses.asdict(self), self.max_iters)
+        return dataclasses.replace(self, **{k: v for k, v in settings.items() if getattr(self, k) is None})
+
+
+SPECS = {spec.job: spec for spec in (ImageRun, LMRun)}

@@ -1,0 +1,73 @@
+"""The optimizer registry: one entry per optimizer, read by the jobs' command lines, the config schema, the run
+tables and the figures."""
+
+import pytest
+import torch
+
+from agd.jobs import arguments, lm_arguments
+from agd.models import build_model
+from agd.optim import AGD, AGDBias, TransformerAGD, registry
+from agd.plan import config as config_schema
+from agd.plan.specs import ImageRun, LMRun
+from agd.figures.style import OPTIMIZER_COLORS, OPTIMIZER_LABELS
+
+
+def choices(parser, flag: str) -> tuple:
+    return tuple(next(a for a in parser._actions if flag in a.option_strings).choices)
+
+
+def test_families_and_learning_rates():
+    assert registry.names(family=registry.AGD) == ("agd", "agd-bias")
+    assert registry.names(family=registry.TUNED) == ("adam", "sgd", "adamw")
+    assert [registry.get(name).takes_lr for name in registry.names()] == [False, False, True, True, True]
+    assert registry.is_agd("agd-bias") and not registry.is_agd("adamw")
+    with pytest.raises(ValueError, match="unknown optimizer 'lion'.*agd, agd-bias"):
+        registry.get("lion")
+
+
+def test_command_lines_and_schema_offer_the_registry():
+    assert choices(arguments.build_parser(), "--optimizer") == registry.names(registry.IMAGE) == ("agd", "agd-bias",
+                                                                                                   "adam", "sgd")
+    assert choices(lm_arguments.build_parser(), "--optimizer") == registry.names(registry.LM) == ("agd", "adamw")
+    defs = config_schema.schema()["$defs"]
+    image = defs["panel"]["properties"]["optimizers"]["properties"]
+    assert image == {"agd": {"type": "null"}, "agd-bias": {"type": "null"}, "adam": {"$ref": "#/$defs/lr_grid"},
+                     "sgd": {"$ref": "#/$defs/lr_grid"}}
+    lm = defs["transformer_panel"]["properties"]["optimizers"]["properties"]
+    assert lm["agd"] == {"type": "null"} and set(lm["adamw"]["properties"]) == set(registry.get("adamw").settings)
+
+
+def test_figures_draw_each_optimizer_in_its_registry_colour():
+    assert OPTIMIZER_COLORS == {name: registry.get(name).color for name in registry.names()}
+    assert OPTIMIZER_LABELS["adamw"] == "AdamW" and OPTIMIZER_COLORS["agd"] == "#2ca02c"
+
+
+def test_builders_apply_each_optimizers_init():
+    torch.manual_seed(0)
+    model = build_model("fcn", input_shape=(1, 4, 4), num_classes=3, depth=3, width=8)
+    before = [p.detach().clone() for p in model.parameters()]
+    adam = registry.get("adam").build(registry.IMAGE, model, ImageRun(optimizer="adam", lr=1e-4))
+    assert isinstance(adam, torch.optim.Adam) and adam.param_groups[0]["lr"] == 1e-4
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # PyTorch's default init kept
+    agd = registry.get("agd").build(registry.IMAGE, model, ImageRun(gain=2.0))
+    assert isinstance(agd, AGD) and not isinstance(agd, AGDBias) and agd.param_groups[0]["gain"] == 2.0
+    assert not torch.equal(before[0], next(model.parameters()))  # orthogonal init applied
+    assert registry.get("agd").init != registry.get("adam").init
+    with pytest.raises(ValueError, match="does not train lm runs"):
+        registry.get("sgd").build(registry.LM, model, LMRun())
+
+
+def test_transformer_agd_from_the_registry_freezes_layernorms():
+    from agd.models.gpt import GPT, GPTConfig
+
+    gpt = GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=8, parametrization="agd"))
+    opt = registry.get("agd").build(registry.LM, gpt, LMRun(n_layer=2))
+    assert isinstance(opt, TransformerAGD) and opt.L == 2 + 6 * 2
+    assert all(not p.requires_grad for name, p in gpt.named_parameters() if "ln_" in name)
+
+
+def test_hooks_default_to_nothing():
+    entry = registry.get("adam")
+    with entry.evaluating(object()):
+        pass
+    assert entry.after_step(object()) is None
