@@ -99,15 +99,36 @@ class AGD(torch.optim.Optimizer):
                 if "bias" in name:
                     p.zero_()
 
+    def _live(self) -> list[WeightGroup]:
+        return [group for group in self.groups if group.weight.grad is not None]
+
+    @torch.no_grad()
+    def _slice_norms(self, groups: list[WeightGroup]) -> list[torch.Tensor]:
+        """||grad_k slice||_F of each group, in float32: one fused pass over the matrices (0-d results), one norm
+        per conv kernel ([1, 1, k_x, k_y], broadcasting against it)."""
+        norms: list[torch.Tensor | None] = [None] * len(groups)
+        matrices = [i for i, group in enumerate(groups) if group.weight.ndim == 2]
+        if matrices:
+            fused = torch._foreach_norm([groups[i].weight.grad for i in matrices], 2, dtype=torch.float32)
+            for i, norm in zip(matrices, fused):
+                norms[i] = norm
+        for i, group in enumerate(groups):
+            if norms[i] is None:
+                norms[i] = slice_norms(group.weight.grad.float())
+        return norms
+
+    def _summary(self, groups: list[WeightGroup], norms: list[torch.Tensor]) -> torch.Tensor:
+        """G = (1/L) sum_k s_k sum_slices ||grad_k slice||_F, on the weights' device."""
+        device = self.groups[0].weight.device
+        if not groups:
+            return torch.zeros((), device=device)
+        return torch.stack([group.s * norm.sum().to(device) for group, norm in zip(groups, norms)]).sum() / self.L
+
     @torch.no_grad()
     def gradient_summary(self) -> torch.Tensor:
         """G = (1/L) sum_k s_k sum_slices ||grad_k slice||_F, from the current .grad fields."""
-        device = self.groups[0].weight.device
-        G = torch.zeros((), device=device)
-        for group in self.groups:
-            if group.weight.grad is not None:
-                G += group.s * slice_norms(group.weight.grad.float()).sum().to(device)
-        return G / self.L
+        groups = self._live()
+        return self._summary(groups, self._slice_norms(groups))
 
     @torch.no_grad()
     def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
@@ -116,19 +137,20 @@ class AGD(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
 
-        G = self.gradient_summary()
+        groups = self._live()
+        norms = self._slice_norms(groups)  # each gradient is read once for its norms, once for the update
+        G = self._summary(groups, norms)
         eta = eta_from_gradient_summary(G)
         # Read gains from param_groups each step: load_state_dict replaces those dicts.
         gain = {id(p): g["gain"] for g in self.param_groups for p in g["params"]}
-        for group in self.groups:
+        for group, norm in zip(groups, norms):
             grad = group.weight.grad
-            if grad is None:
-                continue
             u = (gain[id(group.weight)] / self.L) * group.s * eta.to(grad.device)
-            group.weight.sub_(u * grad * safe_reciprocal(slice_norms(grad)))
+            # W_k <- W_k - u grad_k / ||grad_k slice||_F, in place and without a synchronising read of eta
+            group.weight.addcmul_(grad, (u * safe_reciprocal(norm)).to(grad.dtype), value=-1)
             if group.followers:
                 # Followers are normalised by the whole weight gradient, not per slice.
-                follower_scale = u * safe_reciprocal(torch.linalg.vector_norm(grad))
+                follower_scale = u * safe_reciprocal(norm.square().sum().sqrt())
                 for _, p in group.followers:
                     if p.grad is not None:
                         p.sub_(follower_scale * p.grad)
