@@ -159,3 +159,44 @@ def test_available_devices_from_env_or_nvidia_smi(tmp_path):
 
     nvidia_smi.write_text("#!/bin/sh\necho 'NVIDIA-SMI has failed' >&2\nexit 9\n")
     assert available_devices({"PATH": str(bin_dir)}) == []
+
+
+def test_shared_slots_put_several_jobs_on_a_gpu_and_a_whole_gpu_waits_for_its_slots(holders, env):
+    """Two devices of two slots: four shared jobs fill them, spread over both; a whole-GPU job then waits."""
+    two = {"AGD_GPU_IDS": "0,1"}
+    shared, devices = [], []
+    for _ in range(4):  # one after another, each leasing before the next starts
+        shared.append(holders("--slots-per-gpu", "2", "--share", extra_env=two))
+        devices.append(read_line(shared[-1], timeout=10))
+    assert devices == ["0", "1", "0", "1"]  # each job goes to the device with the most free slots
+    whole = holders("--slots-per-gpu", "2", extra_env=two)
+    assert read_line(whole, timeout=1.0) is None
+    freed = devices[0]
+    for job, device in zip(shared, devices):
+        if device == freed:
+            job.kill()
+            job.wait()
+    assert read_line(whole, timeout=10) == freed
+
+
+def test_a_whole_gpu_holds_every_slot(env):
+    lock_dir = Path(env["AGD_GPU_LOCK_DIR"])
+    held = lease(1, lock_dir, ["0"], timeout=0, slots_per_gpu=3)
+    try:
+        assert len(held) == 3 and {device for device, _ in held} == {"0"}
+        with pytest.raises(TimeoutError):
+            lease(1, lock_dir, ["0"], timeout=0, slots_per_gpu=3, share=True)
+    finally:
+        for _, fd in held:
+            os.close(fd)
+    shared = lease(1, lock_dir, ["0"], timeout=0, slots_per_gpu=3, share=True)
+    for _, fd in shared:
+        os.close(fd)
+
+
+def test_share_goes_with_one_gpu(monkeypatch, capsys):
+    monkeypatch.setenv("AGD_GPU_IDS", ",".join(DEVICES))
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--count", "2", "--share", "--slots-per-gpu", "2", "--", "python"])
+    assert exit_info.value.code == 2 and "--share" in capsys.readouterr().err

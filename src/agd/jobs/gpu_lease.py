@@ -53,36 +53,83 @@ def default_lock_dir() -> Path:
     return Path(f"/tmp/agd-gpu-locks-{user}")
 
 
-def try_lease(count: int, lock_dir: Path, devices: Sequence[str]) -> tuple[list[tuple[str, int]], list[str]]:
-    """One non-blocking pass over the devices: (all `count` leases, []) or ([], the devices found busy)."""
+def slot_file(lock_dir: Path, device: str, slot: int) -> Path:
+    """A device's lock file for one of its job slots (slot 0's is the device's own: gpu<id>.lock)."""
+    return lock_dir / (f"gpu{device}.lock" if slot == 0 else f"gpu{device}.{slot}.lock")
+
+
+def try_lock(path: Path) -> int | None:
+    """The descriptor of `path` locked now (this process's pid written in it), or None if another holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+def try_device(lock_dir: Path, device: str, slots: range) -> list[int] | None:
+    """Every slot in `slots` of one device, or none of them."""
+    fds = []
+    for slot in slots:
+        fd = try_lock(slot_file(lock_dir, device, slot))
+        if fd is None:
+            for held in fds:
+                os.close(held)
+            return None
+        fds.append(fd)
+    return fds
+
+
+def try_lease(count: int, lock_dir: Path, devices: Sequence[str], slots_per_gpu: int = 1,
+              share: bool = False) -> tuple[list[tuple[str, int]], list[str]]:
+    """One non-blocking pass over the devices: (the leases, []) or ([], the devices found busy). A lease is
+    `count` whole devices (all their slots), or with `share` one slot of the device with the most free slots."""
+    if share:
+        free = {device: sum(1 for slot in range(slots_per_gpu) if not slot_held(lock_dir, device, slot))
+                for device in devices}
+        for device in sorted(devices, key=lambda d: -free[d]):
+            for slot in range(slots_per_gpu):
+                fd = try_lock(slot_file(lock_dir, device, slot))
+                if fd is not None:
+                    return [(device, fd)], []
+        return [], list(devices)
     held: list[tuple[str, int]] = []
     busy: list[str] = []
     for device in devices:
-        fd = os.open(lock_dir / f"gpu{device}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+        fds = try_device(lock_dir, device, range(slots_per_gpu))
+        if fds is None:
             busy.append(device)
             continue
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        held.append((device, fd))
-        if len(held) == count:
+        held += [(device, fd) for fd in fds]
+        if len(held) == count * slots_per_gpu:
             return held, []
     for _, fd in held:
         os.close(fd)
     return [], busy
 
 
-def lease(count: int, lock_dir: Path, devices: Sequence[str], timeout: float) -> list[tuple[str, int]]:
-    """Hold `count` of `devices`, retrying with jittered backoff; raise GpusBusy after `timeout` seconds."""
+def slot_held(lock_dir: Path, device: str, slot: int) -> bool:
+    fd = try_lock(slot_file(lock_dir, device, slot))
+    if fd is None:
+        return True
+    os.close(fd)
+    return False
+
+
+def lease(count: int, lock_dir: Path, devices: Sequence[str], timeout: float, slots_per_gpu: int = 1,
+          share: bool = False) -> list[tuple[str, int]]:
+    """Hold `count` of `devices` (or with `share` one slot of one), retrying with jittered backoff; raise
+    GpusBusy after `timeout` seconds."""
     lock_dir = Path(lock_dir)
     lock_dir.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + timeout
     waiting_said = False
     while True:
-        held, busy = try_lease(count, lock_dir, devices)
+        held, busy = try_lease(count, lock_dir, devices, slots_per_gpu, share)
         if held:
             return held
         remaining = deadline - time.monotonic()
@@ -97,12 +144,15 @@ def lease(count: int, lock_dir: Path, devices: Sequence[str], timeout: float) ->
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
-        usage=f"{PROG} [--count K] [--timeout S] -- COMMAND ARGS...",
+        usage=f"{PROG} [--count K] [--timeout S] [--slots-per-gpu J [--share]] -- COMMAND ARGS...",
         description="Lease free GPUs (one lock file each in $AGD_GPU_LOCK_DIR), "
                     "set CUDA_VISIBLE_DEVICES and exec COMMAND.",
     )
     parser.add_argument("--count", type=int, default=1, help="GPUs to lease (default 1)")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait for free GPUs (default 3600)")
+    parser.add_argument("--slots-per-gpu", type=int, default=1,
+                        help="jobs that may share one GPU (default 1); a whole-GPU lease takes all its slots")
+    parser.add_argument("--share", action="store_true", help="lease one slot of a GPU (with --count 1)")
     return parser
 
 
@@ -127,6 +177,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--count must be at least 1, got {args.count}")
     if args.timeout < 0:
         parser.error(f"--timeout must be at least 0, got {args.timeout:g}")
+    if args.slots_per_gpu < 1:
+        parser.error(f"--slots-per-gpu must be at least 1, got {args.slots_per_gpu}")
+    if args.share and args.count != 1:
+        parser.error(f"--share leases one slot of one GPU; it cannot go with --count {args.count}")
 
     env = dict(os.environ)
     if "CUDA_VISIBLE_DEVICES" in env:
@@ -141,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
 
     lock_dir = Path(env.get("AGD_GPU_LOCK_DIR") or default_lock_dir())
     try:
-        held = lease(args.count, lock_dir, devices, args.timeout)
+        held = lease(args.count, lock_dir, devices, args.timeout, args.slots_per_gpu, args.share)
     except GpusBusy as busy:
         say(
             f"no {args.count} free GPU(s) after {args.timeout:g} s; busy: {','.join(busy.busy)} "
@@ -154,9 +208,10 @@ def main(argv: list[str] | None = None) -> int:
     # The exec'd command inherits the locked descriptors, so it holds the leases until it exits or is killed.
     for _, fd in held:
         os.set_inheritable(fd, True)
-    env["CUDA_VISIBLE_DEVICES"] = ",".join(device for device, _ in held)
-    plural = "s" if len(held) > 1 else ""
-    say(f"using GPU{plural} {env['CUDA_VISIBLE_DEVICES']}")
+    env["CUDA_VISIBLE_DEVICES"] = ",".join(dict.fromkeys(device for device, _ in held))
+    plural = "s" if "," in env["CUDA_VISIBLE_DEVICES"] else ""
+    shared = f" (one of its {args.slots_per_gpu} job slots)" if args.share else ""
+    say(f"using GPU{plural} {env['CUDA_VISIBLE_DEVICES']}{shared}")
     return run(command, env)
 
 

@@ -2,9 +2,10 @@
 
     python -m agd.jobs.launch --gpus K [--module agd.jobs.train_lm] -- TRAINING-JOB-ARGUMENTS...
 
-K = 0 runs the training job (agd.jobs.train unless --module names another) as it is; K >= 1 leases K free
-GPUs (agd.jobs.gpu_lease; a scheduler's CUDA_VISIBLE_DEVICES is respected) and, for K > 1, starts one
-process per GPU with torchrun and --distribute. The process is replaced (exec), so signals and the exit code are the training job's.
+K = 0 runs the training job (agd.jobs.train unless --module names another: agd.jobs.bundle for several runs,
+agd.jobs.train_lm) as it is; K >= 1 leases K free GPUs (agd.jobs.gpu_lease; a scheduler's CUDA_VISIBLE_DEVICES
+is respected), or with --share one job slot of a GPU, and for K > 1 starts one process per GPU with torchrun
+and --distribute. The process is replaced (exec), so signals and the exit code are the training job's.
 """
 
 import argparse
@@ -12,9 +13,9 @@ import os
 import sys
 
 from agd.jobs import gpu_lease
-from agd.plan.specs import SPECS, ImageRun
+from agd.plan.specs import BUNDLE_MODULE, SPECS, ImageRun
 
-JOBS = tuple(spec.module for spec in SPECS.values())
+JOBS = (*(spec.module for spec in SPECS.values()), BUNDLE_MODULE)
 
 
 def training_command(gpus: int, train_args: list[str], module: str = ImageRun.module) -> list[str]:
@@ -28,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m agd.jobs.launch", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gpus", type=int, default=0, help="GPUs for this run (0: CPU)")
+    parser.add_argument("--slots-per-gpu", type=int, default=1, help="jobs that may share one GPU (agd-gpu-lease)")
+    parser.add_argument("--share", action="store_true", help="take one job slot of a GPU instead of a whole one")
     parser.add_argument("--module", choices=JOBS, default=ImageRun.module, help="the training job to start")
     parser.add_argument("train_args", nargs=argparse.REMAINDER, help="-- then the agd-train arguments")
     args = parser.parse_args(argv)
@@ -37,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     command = training_command(args.gpus, train_args, args.module)
     if args.gpus == 0:
         os.execv(command[0], command)
-    return gpu_lease.main(["--count", str(args.gpus), "--", *command])
+    shared = ["--share"] if args.share else []
+    return gpu_lease.main(["--count", str(args.gpus), "--slots-per-gpu", str(args.slots_per_gpu), *shared, "--",
+                           *command])
 
 
 if __name__ == "__main__":
