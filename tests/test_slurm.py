@@ -120,14 +120,16 @@ def test_quick_showcase_through_the_slurm_profile_matches_a_local_run(tmp_path):
 
     run_dirs = sorted(p.parent for p in (local / "results/runs").rglob("metrics.csv"))
     assert len(run_dirs) == 6  # FCN: AGD, Adam, SGD; ResNet-18: AGD, Adam, SGD
-    # Each run was trained inside its own SLURM job: the job's output (written by slurmd) names the run.
+    # Each training job (a bundle of runs) ran as a SLURM job, and each run inside exactly one of them: the
+    # job's output (written by slurmd) names its runs.
     jobs = submitted_train_jobs(result.stdout + result.stderr)
-    assert len(jobs) == len(run_dirs), result.stderr[-4000:]
+    bundles = list((on_slurm / "results/bundles").glob("*.json"))
+    assert len(jobs) == len(bundles) == 2, result.stderr[-4000:]  # the FCN runs, the ResNet-18 runs
     assert set(slurm_states(jobs).values()) == {"COMPLETED"}
     job_output = {job_id: Path(log).read_text() for job_id, log in jobs.items()}
     for run_dir in run_dirs:
         run = run_dir.relative_to(local).as_posix()
-        assert sum(f"{run}/metrics.csv" in text for text in job_output.values()) == 1, run
+        assert sum(f"--member {run} " in text for text in job_output.values()) == 1, run
 
     table = "results/showcase.csv"
     pd.testing.assert_frame_equal(without_time(on_slurm / table), without_time(local / table), check_exact=True)

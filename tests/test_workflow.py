@@ -36,6 +36,20 @@ def planned(result: subprocess.CompletedProcess) -> dict[str, int]:
     return {rule: int(n) for rule, n in counts.items() if rule != "total"}
 
 
+def members(result: subprocess.CompletedProcess) -> set[str]:
+    """The runs that a dry run's training jobs (printed with -p) would hold."""
+    return set(re.findall(r"--member results/runs/(\S+)", result.stdout))
+
+
+def unfinished(workdir: Path, runs: set[str]) -> set[str]:
+    """The runs a training job would train rather than skip: those without a run.json."""
+    return {run for run in runs if not (workdir / "results/runs" / run / "run.json").exists()}
+
+
+def summary_runs(workdir: Path) -> list[str]:
+    return pd.read_csv(workdir / "results/summary.csv")["run"].tolist()
+
+
 def expected_runs(config: dict, figures: list[str]) -> set[tuple]:
     """Unique runs of some figures, from the grid in the config (ImageNet off)."""
     preset = config["presets"][config["preset"]]
@@ -61,16 +75,19 @@ def with_preset(name: str, **changes) -> dict:
 
 
 def test_dry_run_plans_the_whole_paper_grid(tmp_path):
-    jobs = planned(snakemake(tmp_path, "-n"))
-    assert jobs["train"] == len(expected_runs(CONFIG, FIGURES)) == 91
+    result = snakemake(tmp_path, "-n", "-p")
+    jobs = planned(result)
+    assert len(members(result)) == len(expected_runs(CONFIG, FIGURES)) == 91
+    assert jobs["train"] < 91 / 2  # several runs per training job
     assert {f"figure_{f}" for f in FIGURES} <= set(jobs)
     assert jobs["download_data"] == 2  # CIFAR-10 and CIFAR-100, once each
 
 
 @pytest.mark.parametrize("figure", FIGURES)
 def test_one_figure_plans_only_its_runs(tmp_path, figure):
-    jobs = planned(snakemake(tmp_path, "-n", f"figures/{figure}.pdf"))
-    assert jobs.get("train", 0) == len(expected_runs(CONFIG, [figure]))
+    result = snakemake(tmp_path, "-n", "-p", f"figures/{figure}.pdf")
+    jobs = planned(result)
+    assert len(members(result)) == len(expected_runs(CONFIG, [figure]))  # a figure's training jobs hold its runs only
     assert [rule for rule in jobs if rule.startswith("figure_")] == [f"figure_{figure}"]
     assert "summary" not in jobs
 
@@ -181,8 +198,11 @@ def test_quick_subset_end_to_end(quick_run):
     assert sorted(tuned["optimizer"]) == ["adam", "sgd"]
     assert tuned["candidates"].tolist() == [5, 5]
     run_dir = quick_run / "results/runs/fcn-mnist5k-mse/d8-w64-bs128/adam-lr1e-04/seed0"
-    for name in ("metrics.csv", "run.json", "train.log", "benchmark.tsv"):
+    for name in ("metrics.csv", "run.json", "train.log"):
         assert (run_dir / name).exists(), name
+    bundles = list((quick_run / "results/bundles").glob("*.json"))  # each training job's manifest and benchmark
+    assert bundles and all(path.with_suffix(".benchmark.tsv").exists() for path in bundles)
+    assert len(bundles) <= len(summary_runs(quick_run)) / 2
 
     summary = pd.read_csv(quick_run / "results/summary.csv")
     assert len(summary) == len(expected_runs(config, ["fig2", "fig4"])) and (summary["status"] == "completed").all()
@@ -274,16 +294,16 @@ def test_reruns_touch_only_what_changed(quick_run, workflow_copy):
                        repo=workflow_copy)
     assert redraw.returncode == 0, redraw.stderr[-2000:]
 
-    # A new seed trains only the new runs.
+    # A new seed trains only the new runs (a training job skips the finished ones it holds).
     seeded = edit(config, "presets.quick.figures.fig2.panels.fcn.seeds", [0, 1])
-    jobs = planned(dry_run("figures/fig2.pdf", config=seeded))
-    assert jobs["train"] == len(expected_runs(config, ["fig2"]))  # one seed's worth: the seed-0 runs are done
+    held = members(dry_run("-p", "figures/fig2.pdf", config=seeded))
+    assert len(unfinished(quick_run, held)) == len(expected_runs(config, ["fig2"]))  # one seed's worth
 
     # A new figure trains only its own runs, not those it shares with finished ones.
     full = with_preset("quick")
-    jobs = planned(dry_run("figures/fig3.pdf", config=full))
+    held = members(dry_run("-p", "figures/fig3.pdf", config=full))
     shared = expected_runs(full, ["fig3"]) & (expected_runs(full, ["fig2"]) | expected_runs(full, ["fig4"]))
-    assert shared and jobs["train"] == len(expected_runs(full, ["fig3"])) - len(shared)
+    assert shared and len(unfinished(quick_run, held)) == len(expected_runs(full, ["fig3"])) - len(shared)
 
 
 @pytest.mark.slow
@@ -301,7 +321,7 @@ def test_failed_runs_leave_other_figures_and_partial_figures_name_them(tmp_path)
     result = snakemake(work, "--cores", "2", "--keep-going", "figures/fig1.pdf", "figures/fig2.pdf", config=config)
     assert result.returncode != 0
     assert (work / "figures/fig2.png").exists() and not (work / "figures/fig1.png").exists()
-    log = next((work / "results/runs").glob("fcn-imagenet-*/*/agd/seed0/train.log")).read_text()
+    log = next((work / "results/bundles").glob("fcn-imagenet-*.log")).read_text()
     assert "class" in log  # the job's own error message, not a workflow crash
 
     partial = snakemake(work, "--cores", "1", "--config", "partial=True", "--", "figures/fig1.pdf", config=config)

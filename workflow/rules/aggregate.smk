@@ -22,7 +22,7 @@ rule aggregate_figure:
 
 rule summary:
     input:
-        expand(f"{RUNS_DIR}/{{run}}/metrics.csv", run=planned_runs(RUNS.index)),
+        trained(RUNS.index),
     output:
         report("results/summary.csv", category="Results", labels={"table": "runs"}),
     params:

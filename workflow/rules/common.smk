@@ -7,14 +7,14 @@ from snakemake.exceptions import WorkflowError
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # agd, also when not pip-installed
 
-from agd.plan import cluster, grid, lm_grid, workflow as pipeline  # noqa: E402
+from agd.plan import bundles, cluster, grid, lm_grid, workflow as pipeline  # noqa: E402
 from agd.plan.config import validate  # noqa: E402
 
 try:
     validate(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
     PRESET = grid.preset_of(config)
     MEMBERS = grid.membership(config)
-    RUNS = grid.runs(config).set_index("run", drop=False)
+    RUNS = bundles.table(grid.runs(config), MEMBERS, PRESET).set_index("run", drop=False)
     LM_MEMBERS = lm_grid.membership(config)
     LM_RUNS = lm_grid.runs(config).set_index("run", drop=False)
 except grid.ConfigError as e:
@@ -27,10 +27,17 @@ HAS_TRANSFORMER = not LM_MEMBERS.empty
 # Every figure the preset draws, the transformer one (its own rules) last.
 ALL_FIGURES = FIGURE_NAMES + ([lm_grid.FIGURE] if HAS_TRANSFORMER else [])
 RUNS_DIR = pipeline.RUNS_DIR
+BUNDLES_DIR = pipeline.BUNDLES_DIR
 LM_RUNS_DIR = pipeline.LM_RUNS_DIR
 DATA_DIR = config["data_dir"]
 USES_CUDA = PRESET["device"] == "cuda"
 PYTHON = pipeline.python()
+# Small jobs (FCN bundles) may share a GPU: each takes one of a GPU's jobs_per_gpu slots, a larger job all of them.
+# A local run given --resources gpu=N counts the N GPUs in slots, so that Snakemake starts as many jobs as fit.
+JOBS_PER_GPU = PRESET["jobs_per_gpu"] if USES_CUDA else 1
+LOCAL_GPUS = workflow.global_resources["_nodes"].value is None and "gpu" in workflow.global_resources
+if JOBS_PER_GPU > 1 and LOCAL_GPUS:
+    workflow.register_resource("gpu", workflow.global_resources["gpu"].value * JOBS_PER_GPU)
 
 problem = pipeline.imagenet_problem(config, RUNS) or pipeline.openwebtext_problem(config, LM_RUNS)
 if problem:
@@ -47,6 +54,20 @@ onstart:
         sys.exit(f"Error: {problem}")
 
 
+def gpu_resource(devices, shared=False):
+    """What a job on `devices` GPUs (or, `shared`, on a slot of one) asks of Snakemake's gpu resource."""
+    if not USES_CUDA:
+        return 0
+    if JOBS_PER_GPU > 1 and LOCAL_GPUS:
+        return 1 if shared else devices * JOBS_PER_GPU
+    return devices
+
+
+def lease_flags(shared=False):
+    """agd.jobs.launch's flags for how the job holds its GPUs."""
+    return f"--slots-per-gpu {JOBS_PER_GPU}" + (" --share" if shared and JOBS_PER_GPU > 1 else "")
+
+
 def run_exists(run, runs_dir=RUNS_DIR):
     return (Path(runs_dir) / run / "metrics.csv").exists()
 
@@ -55,6 +76,15 @@ def planned_runs(runs, enabled=ENABLED_RUNS, runs_dir=RUNS_DIR):
     """The runs to build on; with partial=true only those already on disk."""
     runs = [run for run in runs if run in enabled.index]
     return [run for run in runs if run_exists(run, runs_dir)] if config["partial"] else runs
+
+
+def trained(runs):
+    """What a rule that reads `runs` waits for: the training jobs (bundles) that hold them; with partial=true
+    the metrics of those already on disk."""
+    runs = planned_runs(runs)
+    if config["partial"]:
+        return [f"{RUNS_DIR}/{run}/metrics.csv" for run in runs]
+    return [f"{BUNDLES_DIR}/{bundle}.json" for bundle in dict.fromkeys(RUNS.loc[runs, "bundle"])]
 
 
 def planned_lm_runs(runs):
@@ -71,5 +101,4 @@ def figure_members(figure):
 
 
 def figure_metrics(wildcards):
-    runs = planned_runs(dict.fromkeys(figure_members(wildcards.figure)["run"]))
-    return expand(f"{RUNS_DIR}/{{run}}/metrics.csv", run=runs)
+    return trained(dict.fromkeys(figure_members(wildcards.figure)["run"]))

@@ -1,35 +1,48 @@
-# One training job per run of the run table.
+# Training jobs: one per bundle of runs (agd.plan.bundles), which trains them in one process (agd.jobs.bundle).
+# Each run keeps its own directory under results/runs; the job's manifest lists how each ended.
+
+from agd.plan.specs import BUNDLE_MODULE
+
+BUNDLE_RUNS = {name: runs for name, runs in RUNS.groupby("bundle")}
+
+
+def bundle_runs(wildcards):
+    return BUNDLE_RUNS[wildcards.bundle]
+
+
+def shared_gpu(wildcards):
+    """FCN bundles on one GPU share it with other jobs (jobs_per_gpu); conv nets and data-parallel runs do not."""
+    runs = bundle_runs(wildcards)
+    return bool((runs["arch"] == "fcn").all() and (runs["gpus"] == 1).all())
 
 
 def train_inputs(wildcards):
-    return pipeline.data_marker(RUNS.loc[wildcards.run, "dataset"], DATA_DIR)
-
-
-def train_args(wildcards):
-    return pipeline.train_command(RUNS.loc[wildcards.run], PRESET, config)
+    return pipeline.data_marker(bundle_runs(wildcards)["dataset"].iloc[0], DATA_DIR)
 
 
 rule train:
     input:
         train_inputs,
     output:
-        metrics=f"{RUNS_DIR}/{{run}}/metrics.csv",
-        record=f"{RUNS_DIR}/{{run}}/run.json",
+        f"{BUNDLES_DIR}/{{bundle}}.json",
     log:
-        f"{RUNS_DIR}/{{run}}/train.log",
+        f"{BUNDLES_DIR}/{{bundle}}.log",
     benchmark:
-        f"{RUNS_DIR}/{{run}}/benchmark.tsv"
+        f"{BUNDLES_DIR}/{{bundle}}.benchmark.tsv"
     wildcard_constraints:
-        run=r"[^/]+/[^/]+/[^/]+/seed\d+",
+        bundle=r"[^/]+",
     params:
-        args=train_args,
-        out=lambda wildcards: f"{RUNS_DIR}/{wildcards.run}",
-    threads: PRESET.get("threads", 1)
+        args=lambda wildcards: pipeline.bundle_command(bundle_runs(wildcards), PRESET, config),
+        devices=lambda wildcards: int(bundle_runs(wildcards)["gpus"].max()) if USES_CUDA else 0,
+        lease=lambda wildcards: lease_flags(shared_gpu(wildcards)),
+    threads: PRESET["threads"]
     resources:
-        gpu=lambda wildcards: int(RUNS.loc[wildcards.run, "gpus"]) if USES_CUDA else 0,
+        gpu=lambda wildcards: gpu_resource(int(bundle_runs(wildcards)["gpus"].max()), shared_gpu(wildcards)),
         # Used by cluster executors (profiles/slurm); a timed-out job is retried with more time and resumes.
-        runtime=lambda wildcards, attempt: cluster.runtime_minutes(RUNS.loc[wildcards.run], attempt),
-        mem_mb=lambda wildcards: cluster.mem_mb(RUNS.loc[wildcards.run]),
+        runtime=lambda wildcards, attempt: cluster.bundle_runtime_minutes(
+            bundle_runs(wildcards).to_dict("records"), attempt),
+        mem_mb=lambda wildcards: max(cluster.mem_mb(run) for run in bundle_runs(wildcards).to_dict("records")),
     shell:
         # agd.jobs.launch leases the job's GPUs and starts one process per GPU (torchrun) when there are several.
-        "{PYTHON} -m agd.jobs.launch --gpus {resources.gpu} -- {params.args} --out {params.out:q} > {log} 2>&1"
+        "{PYTHON} -m agd.jobs.launch --gpus {params.devices} {params.lease} --module {BUNDLE_MODULE} -- {params.args}"
+        " --manifest {output:q} > {log} 2>&1"

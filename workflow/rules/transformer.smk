@@ -38,13 +38,15 @@ rule train_lm:
     params:
         args=lambda wildcards: pipeline.lm_train_command(lm_run(wildcards), PRESET, config),
         out=lambda wildcards: f"{LM_RUNS_DIR}/{wildcards.lm_run}",
+        devices=lambda wildcards: int(lm_run(wildcards)["gpus"]) if USES_CUDA else 0,
+        lease=lease_flags(),
     threads: PRESET.get("threads", 1)
     resources:
-        gpu=lambda wildcards: int(lm_run(wildcards)["gpus"]) if USES_CUDA else 0,
+        gpu=lambda wildcards: gpu_resource(int(lm_run(wildcards)["gpus"])),
         runtime=lambda wildcards, attempt: cluster.lm_runtime_minutes(lm_run(wildcards), attempt, PRESET["device"]),
         mem_mb=lambda wildcards: cluster.lm_mem_mb(lm_run(wildcards)),
     shell:
-        "{PYTHON} -m agd.jobs.launch --gpus {resources.gpu} --module {LM_MODULE} -- {params.args}"
+        "{PYTHON} -m agd.jobs.launch --gpus {params.devices} {params.lease} --module {LM_MODULE} -- {params.args}"
         " --out {params.out:q} > {log} 2>&1"
 
 

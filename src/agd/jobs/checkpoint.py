@@ -8,15 +8,24 @@ import torch
 from agd.io import atomic_write
 
 CHECKPOINT = "checkpoint.pt"
+# The checkpoint before the last, kept by runs that are checkpointed together with others (a bundle's
+# cohort): a kill between their writes leaves some runs one checkpoint ahead, and these bring them back.
+PREVIOUS = "checkpoint.prev.pt"
 FORMAT = 1
 
 
-def save(run_dir: Path, state: dict) -> None:
-    atomic_write(Path(run_dir) / CHECKPOINT, lambda f: torch.save({"format": FORMAT, **state}, f))
-
-
-def load(run_dir: Path, device: torch.device) -> dict | None:
+def save(run_dir: Path, state: dict, keep_previous: bool = False) -> None:
     path = Path(run_dir) / CHECKPOINT
+    if keep_previous and path.exists():
+        path.replace(path.with_name(PREVIOUS))
+    atomic_write(path, lambda f: torch.save({"format": FORMAT, **state}, f))
+
+
+def load(run_dir: Path, device: torch.device, name: str = CHECKPOINT) -> dict | None:
+    """The checkpoint `name`, or None. The latest checkpoint is the previous one while a kill left no other."""
+    path = Path(run_dir) / name
+    if name == CHECKPOINT and not path.exists():
+        path = path.with_name(PREVIOUS)
     if not path.exists():
         return None
     state = torch.load(path, map_location=device, weights_only=False)
@@ -26,7 +35,8 @@ def load(run_dir: Path, device: torch.device) -> dict | None:
 
 
 def remove(run_dir: Path) -> None:
-    (Path(run_dir) / CHECKPOINT).unlink(missing_ok=True)
+    for name in (CHECKPOINT, PREVIOUS):
+        (Path(run_dir) / name).unlink(missing_ok=True)
 
 
 class StopRequest:

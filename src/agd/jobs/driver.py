@@ -27,6 +27,16 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def configure_torch(args, device: torch.device) -> None:
+    """Threads, and on CUDA TF32 matmuls and cuDNN's autotuner (inputs keep their shapes within a run)."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+
+
 @dataclass
 class Job:
     """One training job's parts; the driver calls them in order."""
@@ -79,11 +89,7 @@ class Job:
             distributed.stop()
 
     def train(self, args, spec, out: Path, device: torch.device, state: dict | None, ranks: distributed.Ranks) -> int:
-        if args.threads:
-            torch.set_num_threads(args.threads)
-        if device.type == "cuda":
-            torch.backends.cuda.matmul.allow_tf32 = True
-            torch.backends.cudnn.allow_tf32 = True
+        configure_torch(args, device)
         torch.manual_seed(args.seed)
         try:
             training = self.build(args, spec, device, ranks, out)

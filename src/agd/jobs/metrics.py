@@ -107,20 +107,23 @@ class UpdateSize:
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, batches: Iterable, loss_fn: Loss, reduce: Reduce = local) -> tuple[float, float]:
-    """Sample-weighted mean loss and accuracy in eval mode; the model is left in train mode."""
+def evaluate(model: torch.nn.Module, forward: Callable[[torch.Tensor], list[torch.Tensor]], batches: Iterable,
+             loss_fns: list[Loss], reduce: Reduce = local) -> list[tuple[float, float]]:
+    """Each run's sample-weighted mean loss and accuracy, `forward(x)` giving the runs' logits; `model` is put
+    in eval mode for it and left in train mode."""
     model.eval()
-    samples, loss_sum, correct = 0, 0.0, 0
+    samples, loss_sums, corrects = 0, [0.0] * len(loss_fns), [0] * len(loss_fns)
     for x, y in batches:
         if len(y) == 0:
             continue
-        logits = model(x)
         samples += y.shape[0]
-        loss_sum = loss_sum + loss_fn(logits, y).to(torch.float64) * y.shape[0]
-        correct = correct + (logits.argmax(dim=1) == y).sum()
+        for k, (loss_fn, logits) in enumerate(zip(loss_fns, forward(x))):
+            loss_sums[k] = loss_sums[k] + loss_fn(logits, y).to(torch.float64) * y.shape[0]
+            corrects[k] = corrects[k] + (logits.argmax(dim=1) == y).sum()
     model.train()
-    loss_sum, correct, samples = reduce([loss_sum, correct, samples])
-    return loss_sum / samples, correct / samples
+    *totals, samples = reduce([*loss_sums, *corrects, samples])
+    runs = len(loss_fns)
+    return [(loss_sum / samples, correct / samples) for loss_sum, correct in zip(totals[:runs], totals[runs:])]
 
 
 def summary_line(position: str, before: list[str], row: dict, after: list[str]) -> str:

@@ -50,9 +50,11 @@ class RunState:
     def load_state_dict(self, state: dict) -> None:
         self.rows, self.elapsed_before = state["rows"], state["elapsed"]
 
+    keep_previous = False  # see checkpoint.PREVIOUS
+
     def save_checkpoint(self) -> None:
         if self.ranks.is_main:
-            checkpoint.save(self.out, self.state_dict())
+            checkpoint.save(self.out, self.state_dict(), self.keep_previous)
         self.last_checkpoint = time.monotonic()
 
     def flush_metrics(self) -> None:

@@ -8,13 +8,15 @@ training epochs, then record the run. Arguments, reuse of --out, resume and the 
 import math
 import sys
 import time
+from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from agd.data.loading import load_dataset
-from agd.jobs import checkpoint, distributed, run_dir
+from agd.jobs import batched, checkpoint, distributed, run_dir
 from agd.jobs.arguments import input_spec, pad_to, parse_args
 from agd.jobs.driver import Job, JobError
 from agd.jobs.metrics import COLUMNS, EpochMeter, UpdateSize, evaluate, summary_line
@@ -27,21 +29,21 @@ from agd.plan.specs import ImageRun
 METRICS_FLUSH_SECONDS = 5.0
 
 
-class Training(run_dir.RunState):
-    """The state of one run between epochs and steps, and the loop that advances it."""
+class Member(run_dir.RunState):
+    """One run's state between epochs and steps: its model, optimizer, meters, rows and position."""
 
     columns = COLUMNS
 
     def __init__(self, args, spec: ImageRun, data, model, optimizer, loss_fn, device: torch.device, out: Path,
-                 ranks: distributed.Ranks = distributed.Ranks()):
+                 ranks: distributed.Ranks = distributed.Ranks(), say: Callable[[str], None] | None = None):
         super().__init__(out, device, ranks)
         self.args, self.spec, self.data, self.model, self.loss_fn = args, spec, data, model, loss_fn
         self.opt = optimizer
-        # The forward pass that trains: DDP averages gradients over ranks. Evaluation uses the bare model.
-        self.net = distributed.data_parallel(model, device, ranks)
         self.entry = registry.get(spec.optimizer)
         self.update_size = UpdateSize(model.parameters())
         self.steps_per_epoch = data.steps_per_epoch(args.train_bs)
+        self.say = say or (lambda line: print(line, flush=True))  # where its epoch lines go
+        self.initial: dict | None = None  # its state before training, kept by a bundle that resumes it
 
         self.epoch = 0            # the epoch in progress; 0 is the pass at init
         self.step_in_epoch = 0    # the next batch of that epoch
@@ -68,122 +70,208 @@ class Training(run_dir.RunState):
     def position(self) -> str:
         return f"epoch {self.epoch}, step {self.step_in_epoch}"
 
+    def at(self) -> tuple[int, int]:
+        return self.epoch, self.step_in_epoch
+
     def reduce(self, values: list) -> list[float]:
         return distributed.sum_over_ranks(self.ranks, values, self.device)
 
-    def evaluate(self, batches) -> tuple[float, float]:
-        if self.ranks.active:
-            batches = (distributed.share(batch, self.ranks) for batch in batches)
-        with self.entry.evaluating(self.opt):
-            return evaluate(self.model, batches, self.loss_fn, self.reduce)
+    def run(self, stop: checkpoint.StopRequest) -> str:
+        """Train this run alone; returns 'completed', 'diverged' or 'stopped' (by a signal)."""
+        return Cohort([self]).run(stop)
+
+    # --- rows ---
+
+    def end_epoch(self, test: tuple[float, float]) -> dict:
+        """The epoch's row from its meter and the test metrics, and on to the next epoch."""
+        train_loss, train_acc = self.meter.train_metrics(self.reduce)
+        eta_mean, eta_min, eta_max = self.meter.eta.summary()
+        update_mean, update_min, update_max = self.meter.update.summary()
+        row = dict(
+            kind="epoch", epoch=self.epoch, step=self.global_step, train_loss=train_loss, train_acc=train_acc,
+            test_loss=test[0], test_acc=test[1], eta_mean=eta_mean, eta_min=eta_min, eta_max=eta_max,
+            update_mean=update_mean, update_min=update_min, update_max=update_max, lr=self.args.lr,
+            time_s=self.elapsed(),
+        )
+        self.rows.append(row)
+        if self.ranks.is_main:
+            self.say(epoch_summary(row, self.args.epochs))
+        self.epoch, self.step_in_epoch, self.meter = self.epoch + 1, 0, EpochMeter(self.device)
+        return row
+
+    def step_row(self, eta: torch.Tensor | None, update: torch.Tensor, train: tuple[float, float],
+                 test: tuple[float, float]) -> dict:
+        """After one iteration: train metrics on a fixed un-augmented subset, test on the full test set."""
+        eta_value = None if eta is None else float(eta)
+        update_value = float(update)
+        return dict(
+            kind="step", epoch=self.epoch, step=self.global_step, train_loss=train[0], train_acc=train[1],
+            test_loss=test[0], test_acc=test[1], eta_mean=eta_value, eta_min=eta_value, eta_max=eta_value,
+            update_mean=update_value, update_min=update_value, update_max=update_value, lr=self.args.lr,
+            time_s=self.elapsed(),
+        )
+
+
+class Cohort:
+    """Runs at the same position that share a network shape and batch size, stepped together: one forward
+    and backward pass of their stacked network (agd.jobs.batched) per step, then each run's own optimizer.
+    A cohort of one trains its model as it is (data-parallel under torchrun)."""
+
+    def __init__(self, members: list[Member]):
+        self.members = members
+        first = members[0]
+        self.data, self.device, self.ranks, self.args = first.data, first.device, first.ranks, first.args
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        if len(self.members) == 1:
+            model = self.members[0].model
+            # The forward pass that trains: DDP averages gradients over ranks. Evaluation uses the bare model.
+            self.net = distributed.data_parallel(model, self.device, self.ranks)
+            self.bare = model
+        else:
+            self.net = self.bare = batched.stacked([m.model for m in self.members])
+
+    def forward(self, net: torch.nn.Module, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Each run's logits; runs that share their batch share one input."""
+        if len(self.members) == 1:
+            return [net(inputs[0])]
+        shared = all(x is inputs[0] for x in inputs)
+        return batched.split(net(inputs[0] if shared else batched.stack_inputs(inputs)), len(self.members))
 
     # --- the loop ---
 
-    def run(self, stop: checkpoint.StopRequest) -> str:
-        """Advance to the last epoch; returns 'completed', 'diverged' or 'stopped' (by a signal)."""
-        while self.epoch <= self.args.epochs:
-            batches = self.data.train_batches(
-                self.args.train_bs, seed=self.args.seed, epoch=self.epoch, start_step=self.step_in_epoch,
-                shard=(self.ranks.rank, self.ranks.world),
-            )
-            progress = tqdm(batches, total=self.steps_per_epoch, initial=self.step_in_epoch, leave=False,
-                            desc=f"epoch {self.epoch}", file=sys.stderr, disable=None if self.ranks.is_main else True)
-            for x, y in progress:
-                if self.epoch == 0:
-                    self.measure_at_init(x, y)
+    def run(self, stop: checkpoint.StopRequest, ended: Callable[[Member, str], None] | None = None) -> str:
+        """Advance every run to its last epoch. A run that ends (completed, or diverged) leaves the cohort and,
+        given `ended`, is handed to it. Returns 'stopped' (by a signal) or, for a cohort of one without
+        `ended`, its run's status."""
+        while self.members:
+            epoch, start = self.members[0].at()
+            batches = self.batches(epoch, start)
+            progress = tqdm(batches, total=self.members[0].steps_per_epoch, initial=start, leave=False,
+                            desc=f"epoch {epoch}", file=sys.stderr, disable=None if self.ranks.is_main else True)
+            for pairs in progress:
+                if epoch == 0:
+                    self.measure_at_init(pairs)
                 else:
-                    self.train_step(x, y)
-                self.step_in_epoch += 1
+                    self.train_step(pairs)
+                for member in self.members:
+                    member.step_in_epoch += 1
                 if self.stop_requested(stop):
                     return "stopped"
 
-            row = self.epoch_row()
-            self.rows.append(row)
-            if self.ranks.is_main:
-                print(epoch_summary(row, self.args.epochs), flush=True)
-            self.epoch, self.step_in_epoch, self.meter = self.epoch + 1, 0, EpochMeter(self.device)
-            if not math.isfinite(row["train_loss"]):
-                return "diverged"
+            tests = self.evaluate(self.data.test_batches(self.args.test_bs))
+            for member, test in zip(list(self.members), tests):
+                row = member.end_epoch(test)
+                status = "diverged" if not math.isfinite(row["train_loss"]) else \
+                    "completed" if member.epoch > member.args.epochs else None
+                if status:
+                    self.members.remove(member)
+                    if ended is None:
+                        return status
+                    ended(member, status)
+            if not self.members:
+                break
+            if len(self.members) != len(tests):
+                self.rebuild()
             now = time.monotonic()
-            if now - self.last_flush >= METRICS_FLUSH_SECONDS:
-                self.flush_metrics()
-            if now - self.last_checkpoint >= self.args.checkpoint_every:
-                self.save_checkpoint()
+            first = self.members[0]
+            if now - first.last_flush >= METRICS_FLUSH_SECONDS:
+                for member in self.members:
+                    member.flush_metrics()
+            if now - first.last_checkpoint >= self.args.checkpoint_every:
+                self.save_checkpoints()
             if self.stop_requested(stop):
                 return "stopped"
         return "completed"
 
-    def objective(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """logits, the batch loss, and the loss to differentiate.
+    def save_checkpoints(self) -> None:
+        for member in self.members:
+            member.save_checkpoint()
+
+    def stop_requested(self, stop: checkpoint.StopRequest) -> bool:
+        return self.members[0].stop_requested(stop)
+
+    def batches(self, epoch: int, start: int):
+        """Per step, each run's (x, y); runs with one seed draw one stream of batches and share it."""
+        streams = {}
+        for member in self.members:
+            if member.args.seed not in streams:
+                streams[member.args.seed] = self.data.train_batches(
+                    self.args.train_bs, seed=member.args.seed, epoch=epoch, start_step=start,
+                    shard=(self.ranks.rank, self.ranks.world))
+        seeds = list(streams)
+        for step_batches in zip(*streams.values()):
+            by_seed = dict(zip(seeds, step_batches))
+            yield [by_seed[member.args.seed] for member in self.members]
+
+    def objectives(self, pairs: list) -> tuple[list, list, torch.Tensor]:
+        """Each run's logits and batch loss, and the sum to differentiate.
 
         On several ranks each holds a share of the global batch and DDP averages their gradients,
         so each share's mean loss is weighted by its size: the average is the global batch's gradient.
         """
-        logits = self.net(x)
-        loss = self.loss_fn(logits, y)
+        logits = self.forward(self.net, [x for x, _ in pairs])
+        losses = [member.loss_fn(out, y) for member, out, (_, y) in zip(self.members, logits, pairs)]
         if not self.ranks.active:
-            return logits, loss, loss
-        global_batch = min(self.args.train_bs, self.data.info.train_size - self.step_in_epoch * self.args.train_bs)
-        return logits, loss, loss * (len(y) * self.ranks.world / global_batch)
+            return logits, losses, sum(losses)
+        member, (_, y) = self.members[0], pairs[0]
+        global_batch = min(self.args.train_bs, self.data.info.train_size - member.step_in_epoch * self.args.train_bs)
+        return logits, losses, losses[0] * (len(y) * self.ranks.world / global_batch)
 
-    def measure_at_init(self, x: torch.Tensor, y: torch.Tensor) -> None:
+    def measure_at_init(self, pairs: list) -> None:
         """Epoch 0: loss, accuracy and AGD's eta on a training batch, without updating the weights."""
-        if self.entry.is_agd:
-            logits, loss, differentiated = self.objective(x, y)
-            self.opt.zero_grad(set_to_none=True)
-            differentiated.backward()
-            self.meter.eta.add(eta_from_gradient_summary(self.opt.gradient_summary()))
+        agd = [member.entry.is_agd for member in self.members]
+        if any(agd):
+            logits, losses, _ = self.objectives(pairs)
+            for member in self.members:
+                member.opt.zero_grad(set_to_none=True)
+            sum(loss for loss, is_agd in zip(losses, agd) if is_agd).backward()
         else:
             with torch.no_grad():
-                logits = self.model(x)
-                loss = self.loss_fn(logits, y)
-        self.meter.add_batch(loss, logits, y)
-        self.meter.update.add(torch.zeros((), device=self.device))
+                logits = self.forward(self.bare, [x for x, _ in pairs])
+                losses = [member.loss_fn(out, y) for member, out, (_, y) in zip(self.members, logits, pairs)]
+        for member, is_agd, out, loss, (_, y) in zip(self.members, agd, logits, losses, pairs):
+            if is_agd:
+                member.meter.eta.add(eta_from_gradient_summary(member.opt.gradient_summary()))
+            member.meter.add_batch(loss, out, y)
+            member.meter.update.add(torch.zeros((), device=self.device))
 
-    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        logits, loss, differentiated = self.objective(x, y)
-        self.opt.zero_grad(set_to_none=True)
+    def train_step(self, pairs: list) -> None:
+        logits, losses, differentiated = self.objectives(pairs)
+        for member in self.members:
+            member.opt.zero_grad(set_to_none=True)
         differentiated.backward()
-        self.update_size.snapshot()
-        self.opt.step()
-        self.entry.after_step(self.opt)
-        update = self.update_size.measure()
-        eta = self.opt.eta_tensor if self.entry.is_agd else None
+        logged = []
+        for member, out, loss, (_, y) in zip(self.members, logits, losses, pairs):
+            member.update_size.snapshot()
+            member.opt.step()
+            member.entry.after_step(member.opt)
+            update = member.update_size.measure()
+            eta = member.opt.eta_tensor if member.entry.is_agd else None
+            member.meter.add_batch(loss, out, y)
+            member.meter.update.add(update)
+            if eta is not None:
+                member.meter.eta.add(eta)
+            member.global_step += 1
+            logged.append((eta, update) if member.global_step <= member.args.log_steps else None)
+        if any(logged):
+            trains = self.evaluate(self.data.train_eval_batches(self.args.test_bs))
+            tests = self.evaluate(self.data.test_batches(self.args.test_bs))
+            for member, entry, train, test in zip(self.members, logged, trains, tests):
+                if entry:
+                    member.rows.append(member.step_row(*entry, train, test))
 
-        self.meter.add_batch(loss, logits, y)
-        self.meter.update.add(update)
-        if eta is not None:
-            self.meter.eta.add(eta)
-        self.global_step += 1
-        if self.global_step <= self.args.log_steps:
-            self.rows.append(self.step_row(eta, update))
-
-    # --- rows ---
-
-    def epoch_row(self) -> dict:
-        train_loss, train_acc = self.meter.train_metrics(self.reduce)
-        test_loss, test_acc = self.evaluate(self.data.test_batches(self.args.test_bs))
-        eta_mean, eta_min, eta_max = self.meter.eta.summary()
-        update_mean, update_min, update_max = self.meter.update.summary()
-        return dict(
-            kind="epoch", epoch=self.epoch, step=self.global_step, train_loss=train_loss, train_acc=train_acc,
-            test_loss=test_loss, test_acc=test_acc, eta_mean=eta_mean, eta_min=eta_min, eta_max=eta_max,
-            update_mean=update_mean, update_min=update_min, update_max=update_max, lr=self.args.lr,
-            time_s=self.elapsed(),
-        )
-
-    def step_row(self, eta: torch.Tensor | None, update: torch.Tensor) -> dict:
-        """After one iteration: train metrics on a fixed un-augmented subset, test on the full test set."""
-        train_loss, train_acc = self.evaluate(self.data.train_eval_batches(self.args.test_bs))
-        test_loss, test_acc = self.evaluate(self.data.test_batches(self.args.test_bs))
-        eta_value = None if eta is None else float(eta)
-        update_value = float(update)
-        return dict(
-            kind="step", epoch=self.epoch, step=self.global_step, train_loss=train_loss, train_acc=train_acc,
-            test_loss=test_loss, test_acc=test_acc, eta_mean=eta_value, eta_min=eta_value, eta_max=eta_value,
-            update_mean=update_value, update_min=update_value, update_max=update_value, lr=self.args.lr,
-            time_s=self.elapsed(),
-        )
+    def evaluate(self, batches) -> list[tuple[float, float]]:
+        """Each run's sample-weighted loss and accuracy over `batches`, in eval mode (and at each optimizer's
+        evaluation point)."""
+        if self.ranks.active:
+            batches = (distributed.share(batch, self.ranks) for batch in batches)
+        with ExitStack() as evaluating:
+            for member in self.members:
+                evaluating.enter_context(member.entry.evaluating(member.opt))
+            return evaluate(self.bare, lambda x: self.forward(self.bare, [x] * len(self.members)), batches,
+                            [member.loss_fn for member in self.members], self.members[0].reduce)
 
 
 def epoch_summary(row: dict, epochs: int) -> str:
@@ -195,23 +283,30 @@ def epoch_summary(row: dict, epochs: int) -> str:
     )
 
 
-def build(args, spec: ImageRun, device: torch.device, ranks: distributed.Ranks, out: Path) -> Training:
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    info = input_spec(spec)
+def load_data(args, spec: ImageRun, device: torch.device):
     try:
-        data = load_dataset(spec.dataset, device=device, data_dir=args.data_dir, pad_to=pad_to(spec),
+        return load_dataset(spec.dataset, device=device, data_dir=args.data_dir, pad_to=pad_to(spec),
                             imagenet_root=args.imagenet_root, num_workers=args.num_workers)
     except (RuntimeError, ValueError, FileNotFoundError) as e:
         raise JobError(str(e)) from e
+
+
+def new_member(args, spec: ImageRun, data, device: torch.device, out: Path,
+               ranks: distributed.Ranks = distributed.Ranks(), say: Callable[[str], None] | None = None) -> Member:
+    """A run's model, optimizer (its init applied) and loss; the global RNG seeded by the caller decides the init."""
+    info = input_spec(spec)
     model = build_model(spec.arch, input_shape=info.input_shape, num_classes=info.num_classes,
                         depth=spec.depth, width=spec.width, bias=spec.bias).to(device)
     optimizer = registry.get(spec.optimizer).build(registry.IMAGE, model, spec)
     loss_fn = build_loss(spec.loss, info.num_classes, spec.beta)
-    return Training(args, spec, data, model, optimizer, loss_fn, device, out, ranks)
+    return Member(args, spec, data, model, optimizer, loss_fn, device, out, ranks, say)
 
 
-def record(args, training: Training, device: torch.device) -> dict:
+def build(args, spec: ImageRun, device: torch.device, ranks: distributed.Ranks, out: Path) -> Member:
+    return new_member(args, spec, load_data(args, spec, device), device, out, ranks)
+
+
+def record(args, training: Member, device: torch.device) -> dict:
     epoch_rows = [r for r in training.rows if r["kind"] == "epoch"]
     final = epoch_rows[-1]
     finite_test = [r for r in epoch_rows if math.isfinite(r["test_acc"])]
@@ -229,7 +324,7 @@ def record(args, training: Training, device: torch.device) -> dict:
     }
 
 
-def ended(args, training: Training, status: str) -> None:
+def ended(args, training: Member, status: str) -> None:
     if status == "diverged":
         print(f"diverged at epoch {training.epoch - 1}: the loss is not finite; run recorded as diverged")
 

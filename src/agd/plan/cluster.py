@@ -52,9 +52,23 @@ def epoch_seconds(run: Mapping) -> float:
     return images * seconds_per_image(run) / gpus(run) + steps * SECONDS_PER_STEP
 
 
+def training_seconds(run: Mapping) -> float:
+    """A run's estimated training time, its epoch 0 (the pass at init) included."""
+    return (int(run["epochs"]) + 1) * epoch_seconds(run)
+
+
 def runtime_minutes(run: Mapping, attempt: int = 1) -> int:
     """SLURM time limit of a run's training job; a retry after a timeout resumes with more time."""
-    seconds = STARTUP_SECONDS + (int(run["epochs"]) + 1) * epoch_seconds(run)  # epoch 0 measures the init
+    return limit_minutes(STARTUP_SECONDS + training_seconds(run), attempt)
+
+
+def bundle_runtime_minutes(runs: list[Mapping], attempt: int = 1) -> int:
+    """SLURM time limit of a bundle (agd.jobs.bundle): one start-up, then its runs as if one after another
+    (runs stepped together finish sooner)."""
+    return limit_minutes(STARTUP_SECONDS + sum(training_seconds(run) for run in runs), attempt)
+
+
+def limit_minutes(seconds: float, attempt: int) -> int:
     return max(FLOOR_MINUTES, math.ceil(seconds / 60 * SAFETY)) * attempt
 
 
@@ -88,8 +102,7 @@ def lm_runtime_minutes(run: Mapping, attempt: int = 1, device: str = "cuda") -> 
     evaluated = (int(run["max_iters"]) // int(run["eval_interval"]) + 2) * 2 * int(run["eval_iters"]) * sequence
     flops = gpt_flops_per_token(run) * (3 * trained + evaluated)
     throughput = GPU_FLOPS * gpus(run) if device == "cuda" else CPU_FLOPS
-    seconds = STARTUP_SECONDS + flops / throughput
-    return max(FLOOR_MINUTES, math.ceil(seconds / 60 * SAFETY)) * attempt
+    return limit_minutes(STARTUP_SECONDS + flops / throughput, attempt)
 
 
 def lm_mem_mb(run: Mapping) -> int:

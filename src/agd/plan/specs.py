@@ -368,3 +368,5 @@ class LMRun(RunSpec):
 
 
 SPECS = {spec.job: spec for spec in (ImageRun, LMRun)}
+# Several image runs in one process (the workflow's training jobs).
+BUNDLE_MODULE = "agd.jobs.bundle"

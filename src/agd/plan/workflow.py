@@ -11,9 +11,11 @@ from pathlib import Path
 import pandas as pd
 
 from agd.data.catalog import DOWNLOADABLE, imagenet_missing
+from agd.plan import bundles
 from agd.plan.specs import ImageRun, LMRun, RunSpec
 
 RUNS_DIR = "results/runs"
+BUNDLES_DIR = "results/bundles"
 
 
 def data_marker(dataset: str, data_dir: str) -> list[str]:
@@ -43,6 +45,13 @@ def train_command(run: Mapping, preset: Mapping, config: Mapping) -> str:
     spec = ImageRun.from_row(run)
     extra = ["--imagenet-root", imagenet_root(config)] if spec.dataset == "imagenet" else []
     return command(spec, preset, config) + (" " + shlex.join(extra) if extra else "")
+
+
+def bundle_command(runs: pd.DataFrame, preset: Mapping, config: Mapping) -> str:
+    """agd.jobs.bundle's command line for a bundle's runs (without --manifest), with the preset's device and threads."""
+    extra = ["--imagenet-root", imagenet_root(config)] if (runs["dataset"] == "imagenet").any() else []
+    return shlex.join(str(a) for a in [*execution_args(preset, config), *extra,
+                                       *bundles.member_args(runs, RUNS_DIR)])
 
 
 def python() -> str:

@@ -1,0 +1,67 @@
+"""Training jobs of several runs: the planner groups a preset's image runs into bundles, each trained by one
+process (agd.jobs.bundle), which steps the runs that share a network shape and batch size together.
+
+Runs of one dataset and architecture that serve the same figures share jobs (so that asking for one figure
+trains its runs and no others), in the order of their shape and batch size (so that runs that can be stepped
+together sit in one bundle), up to the preset's `bundle_size` runs and `bundle_minutes` of estimated training
+time (agd.plan.cluster) per job. Runs that train data-parallel on several GPUs, and runs
+the config turns off, are bundles of one. A bundle's name is its dataset, architecture and a digest of its
+runs: a bundle whose runs change is a new job, and the runs it holds that have finished are skipped.
+"""
+
+import hashlib
+import shlex
+from collections.abc import Mapping
+
+import pandas as pd
+
+from agd.plan import cluster
+from agd.plan.specs import ImageRun
+
+# Runs that may share a job, and the order within it (shape and batch size first: runs stepped together).
+JOB_KEY = ["figures", "dataset", "arch", "loss", "gpus", "enabled"]
+ORDER = ["batch_size", "depth", "width", "bias", "optimizer", "lr", "seed", "run"]
+
+
+def bundle_name(runs: list[Mapping]) -> str:
+    first = runs[0]
+    digest = hashlib.sha1("\n".join(sorted(run["run"] for run in runs)).encode()).hexdigest()[:10]
+    return f"{first['arch']}-{first['dataset']}-{first['loss']}-{digest}"
+
+
+def assign(runs: pd.DataFrame, size: int, minutes: float) -> pd.Series:
+    """Each run's bundle (indexed like `runs`)."""
+    names = pd.Series(index=runs.index, dtype=object)
+    for _, group in runs.groupby(JOB_KEY, sort=True, dropna=False):
+        group = group.sort_values(ORDER, na_position="first")
+        shared = bool(group["enabled"].iloc[0]) and int(group["gpus"].iloc[0]) == 1
+        bundles, current, seconds = [], [], 0.0
+        for index, run in group.iterrows():
+            cost = cluster.training_seconds(run)
+            full = len(current) >= (size if shared else 1) or (current and seconds + cost > 60 * minutes)
+            if full:
+                bundles.append(current)
+                current, seconds = [], 0.0
+            current.append(index)
+            seconds += cost
+        bundles.append(current)
+        for members in bundles:
+            names[members] = bundle_name(runs.loc[members].to_dict("records"))
+    return names
+
+
+def table(runs: pd.DataFrame, membership: pd.DataFrame, preset: Mapping) -> pd.DataFrame:
+    """The run table with each run's `bundle`, from the preset's bundle_size and bundle_minutes."""
+    if runs.empty:
+        return runs.assign(bundle=pd.Series(dtype=object))
+    figures = membership.groupby("run")["figure"].agg(lambda names: " ".join(sorted(set(names))))
+    keyed = runs.assign(figures=runs["run"].map(figures))
+    return runs.assign(bundle=assign(keyed, int(preset["bundle_size"]), float(preset["bundle_minutes"])))
+
+
+def member_args(runs: pd.DataFrame, runs_dir: str) -> list[str]:
+    """agd.jobs.bundle's --member arguments for a bundle's runs: each run's directory and its flags."""
+    args = []
+    for row in runs.to_dict("records"):
+        args += ["--member", f"{runs_dir}/{row['run']}", shlex.join(ImageRun.from_row(row).argv())]
+    return args
