@@ -18,21 +18,24 @@ def choices(parser, flag: str) -> tuple:
 
 def test_families_and_learning_rates():
     assert registry.names(family=registry.AGD) == ("agd", "agd-bias")
-    assert registry.names(family=registry.TUNED) == ("adam", "sgd", "adamw")
-    assert [registry.get(name).takes_lr for name in registry.names()] == [False, False, True, True, True]
+    assert registry.names(family=registry.TUNED) == ("adam", "sgd", "muon", "adamw")
+    assert registry.names(family=registry.LR_FREE) == ("prodigy", "dadapt-adam", "dog", "sf-adamw")
+    assert [registry.get(name).tuned for name in registry.names()] == [False, False, True, True, True, False, False,
+                                                                          False, False, True]
     assert registry.is_agd("agd-bias") and not registry.is_agd("adamw")
     with pytest.raises(ValueError, match="unknown optimizer 'lion'.*agd, agd-bias"):
         registry.get("lion")
 
 
 def test_command_lines_and_schema_offer_the_registry():
-    assert choices(arguments.build_parser(), "--optimizer") == registry.names(registry.IMAGE) == ("agd", "agd-bias",
-                                                                                                   "adam", "sgd")
+    assert choices(arguments.build_parser(), "--optimizer") == registry.names(registry.IMAGE) == (
+        "agd", "agd-bias", "adam", "sgd", "muon", "prodigy", "dadapt-adam", "dog", "sf-adamw")
     assert choices(lm_arguments.build_parser(), "--optimizer") == registry.names(registry.LM) == ("agd", "adamw")
     defs = config_schema.schema()["$defs"]
     image = defs["panel"]["properties"]["optimizers"]["properties"]
-    assert image == {"agd": {"type": "null"}, "agd-bias": {"type": "null"}, "adam": {"$ref": "#/$defs/lr_grid"},
-                     "sgd": {"$ref": "#/$defs/lr_grid"}}
+    assert image["agd"] == image["prodigy"] == {"type": "null"} and image["adam"] == image["muon"] == {
+        "$ref": "#/$defs/lr_grid"}
+    assert set(image) == set(registry.names(registry.IMAGE))
     lm = defs["transformer_panel"]["properties"]["optimizers"]["properties"]
     assert lm["agd"] == {"type": "null"} and set(lm["adamw"]["properties"]) == set(registry.get("adamw").settings)
 

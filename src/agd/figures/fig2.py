@@ -62,7 +62,7 @@ def plot(data: pd.DataFrame, context: dict) -> plt.Figure:
                 handles.append(Line2D([], [], color=color, alpha=0.4, label=f"{label} (not run)"))
                 continue
             run = chosen_run(mine)
-            if registry.get(optimizer).takes_lr:
+            if registry.get(optimizer).tuned:
                 label = f"{label} (lr {lr_text(run['lr'].iloc[0])})"
             handles.append(Line2D([], [], color=color, label=label))
             x = run["epoch"] + 1

@@ -67,14 +67,14 @@ def sweep_panel(ax: plt.Axes, rows: pd.DataFrame) -> None:
     none (AGD) as horizontal lines."""
     finals = rows[rows["final"].astype(bool)]
     rates = []
-    for optimizer in [name for name in in_registry_order(rows) if registry.get(name).takes_lr]:
+    for optimizer in [name for name in in_registry_order(rows) if registry.get(name).tuned]:
         points = finals[finals["optimizer"] == optimizer].groupby("lr")[["train_acc", "test_acc"]].mean()
         if points.empty:
             continue
         accuracy_pair(ax, points.index, points["train_acc"], points["test_acc"], OPTIMIZER_COLORS[optimizer],
                       marker="o", markersize=2, label=OPTIMIZER_LABELS[optimizer])
         rates.extend(points.index)
-    for optimizer in [name for name in in_registry_order(rows) if not registry.get(name).takes_lr]:
+    for optimizer in [name for name in in_registry_order(rows) if not registry.get(name).tuned]:
         mine = finals[finals["optimizer"] == optimizer]
         color, label = OPTIMIZER_COLORS[optimizer], OPTIMIZER_LABELS[optimizer]
         if not mine.empty:

@@ -262,6 +262,10 @@ class Cohort:
                 if entry:
                     member.rows.append(member.step_row(*entry, train, test))
 
+    def training_inputs(self):
+        """A fixed set of un-augmented training images (Schedule-Free recomputes BatchNorm statistics on them)."""
+        return (x for x, _ in self.data.train_eval_batches(self.args.test_bs))
+
     def evaluate(self, batches) -> list[tuple[float, float]]:
         """Each run's sample-weighted loss and accuracy over `batches`, in eval mode (and at each optimizer's
         evaluation point)."""
@@ -269,7 +273,7 @@ class Cohort:
             batches = (distributed.share(batch, self.ranks) for batch in batches)
         with ExitStack() as evaluating:
             for member in self.members:
-                evaluating.enter_context(member.entry.evaluating(member.opt))
+                evaluating.enter_context(member.entry.evaluating(member.opt, member.model, self.training_inputs))
             return evaluate(self.bare, lambda x: self.forward(self.bare, [x] * len(self.members)), batches,
                             [member.loss_fn for member in self.members], self.members[0].reduce)
 

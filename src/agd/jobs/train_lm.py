@@ -177,7 +177,7 @@ class LMTraining(run_dir.RunState):
     @torch.no_grad()
     def estimate_loss(self, split: str) -> float:
         """Mean loss over the same --eval-iters batches every time (split between the ranks), in eval mode."""
-        with self.entry.evaluating(self.opt):
+        with self.entry.evaluating(self.opt, self.model):
             return self.mean_loss(split)
 
     def mean_loss(self, split: str) -> float:

@@ -30,7 +30,7 @@ PYTORCH_DEFAULT = "pytorch default"
 Builder = Callable[[Any, Any], Any]
 
 
-def _unchanged(optimizer) -> AbstractContextManager:
+def _unchanged(optimizer, model=None, batches=None) -> AbstractContextManager:
     return nullcontext()
 
 
@@ -44,8 +44,11 @@ class Optimizer:
 
     `settings` are the run-spec fields only this optimizer reads (a learning rate, AdamW's schedule);
     `defaults` fills them when a run leaves them out, and `derived` fills those that follow from the
-    others and the run's length. Hooks: `evaluating(opt)` is entered around every evaluation and checkpoint
-    (a schedule-free optimizer swaps to its evaluation weights there); `after_step(opt)` runs after each step.
+    others and the run's length. `knob` is its one scale setting (a sensitivity study sweeps it). An
+    optimizer of the tuned family has its rate tuned on a grid; the others run at their defaults.
+    Hooks: `evaluating(opt, model, batches)` is entered around every evaluation (DoG swaps its averaged
+    weights in, Schedule-Free moves to its evaluation point and recomputes BatchNorm statistics there from
+    `batches()`); `after_step(opt)` runs after each step.
     """
 
     name: str
@@ -56,14 +59,20 @@ class Optimizer:
     settings: tuple[str, ...] = ()
     defaults: Mapping[str, float] = field(default_factory=dict)
     derived: Callable[[dict, int], dict] | None = None
+    knob: str = "lr"
     init: str = PYTORCH_DEFAULT
     trains_bias: bool = True
     scheduled: bool = False  # the job sets each step's learning rate from a warmup + cosine schedule
-    evaluating: Callable[[Any], AbstractContextManager] = _unchanged
+    evaluating: Callable[..., AbstractContextManager] = _unchanged
     after_step: Callable[[Any], None] = _nothing
 
     @property
-    def takes_lr(self) -> bool:
+    def tuned(self) -> bool:
+        """Its learning rate is tuned on a grid (a panel gives the grid)."""
+        return self.family == TUNED
+
+    @property
+    def owns_lr(self) -> bool:
         return "lr" in self.settings
 
     @property
@@ -150,6 +159,53 @@ def _nanogpt_adamw(model, run):
     return torch.optim.AdamW(groups, lr=run.lr, betas=(run.beta1, run.beta2), fused=fused or None)
 
 
+def _prodigy(model, run):
+    from prodigyopt import Prodigy
+
+    return Prodigy(trainable(model), lr=run.lr)
+
+
+def _dadapt_adam(model, run):
+    from dadaptation import DAdaptAdam
+
+    return DAdaptAdam(trainable(model), lr=run.lr)
+
+
+def _dog(model, run):
+    from agd.optim.peers import AveragedDoG
+
+    return AveragedDoG(model, lr=run.lr)
+
+
+def _sf_adamw(model, run):
+    from schedulefree import AdamWScheduleFree
+
+    opt = AdamWScheduleFree(trainable(model), lr=run.lr)
+    opt.train()  # its step refuses to run in evaluation mode
+    return opt
+
+
+def _muon(model, run):
+    from agd.optim.peers import MuonWithAdamW
+
+    return MuonWithAdamW(model, lr=run.lr)
+
+
+def _evaluating(opt, model=None, batches=None):
+    """The optimizer's own evaluation context (DoG's average, Schedule-Free's evaluation point)."""
+    return opt.evaluating(model, batches)
+
+
+def _schedule_free_evaluating(opt, model=None, batches=None):
+    from agd.optim.peers import schedule_free_evaluation
+
+    return schedule_free_evaluation(opt, model, batches)
+
+
+def trainable(model) -> list:
+    return [p for p in model.parameters() if p.requires_grad]
+
+
 def _adamw_schedule(settings: dict, max_iters: int) -> dict:
     return {"min_lr": settings["lr"] / 10, "lr_decay_iters": max_iters}
 
@@ -157,12 +213,23 @@ def _adamw_schedule(settings: dict, max_iters: int) -> dict:
 AGD_GREEN, ADAM_ORANGE, SGD_RED = "#2ca02c", "#ff7f0e", "#d62728"  # the paper's colours
 
 REGISTRY: dict[str, Optimizer] = {entry.name: entry for entry in (
-    Optimizer("agd", AGD, "AGD", AGD_GREEN, {IMAGE: _agd, LM: _transformer_agd}, settings=("gain",),
+    Optimizer("agd", AGD, "AGD", AGD_GREEN, {IMAGE: _agd, LM: _transformer_agd}, settings=("gain",), knob="gain",
               init=ORTHOGONAL, trains_bias=False),
-    Optimizer("agd-bias", AGD, "AGD (bias)", AGD_GREEN, {IMAGE: _agd_bias}, settings=("gain",), init=ORTHOGONAL),
+    Optimizer("agd-bias", AGD, "AGD (bias)", AGD_GREEN, {IMAGE: _agd_bias}, settings=("gain",), knob="gain",
+              init=ORTHOGONAL),
     # The paper's "default" rates for the untuned baselines (showcase figure).
     Optimizer("adam", TUNED, "Adam", ADAM_ORANGE, {IMAGE: _adam}, settings=("lr",), defaults={"lr": 1e-3}),
     Optimizer("sgd", TUNED, "SGD", SGD_RED, {IMAGE: _sgd}, settings=("lr",), defaults={"lr": 0.1}),
+    # Keller Jordan's recipe: Muon on the hidden weights (conv kernels flattened), AdamW on the first and last layer.
+    Optimizer("muon", TUNED, "Muon", "#1f77b4", {IMAGE: _muon}, settings=("lr",), defaults={"lr": 0.02}),
+    # The learning-rate-free peers at their authors' defaults (lr: a multiplier, or Schedule-Free's rate).
+    Optimizer("prodigy", LR_FREE, "Prodigy", "#9467bd", {IMAGE: _prodigy}, settings=("lr",), defaults={"lr": 1.0}),
+    Optimizer("dadapt-adam", LR_FREE, "D-Adapt Adam", "#8c564b", {IMAGE: _dadapt_adam}, settings=("lr",),
+              defaults={"lr": 1.0}),
+    Optimizer("dog", LR_FREE, "DoG (averaged)", "#e377c2", {IMAGE: _dog}, settings=("lr",), defaults={"lr": 1.0},
+              evaluating=_evaluating),
+    Optimizer("sf-adamw", LR_FREE, "Schedule-Free AdamW", "#17becf", {IMAGE: _sf_adamw}, settings=("lr",),
+              defaults={"lr": 0.0025}, evaluating=_schedule_free_evaluating),
     # nanoGPT's Shakespeare-char settings.
     Optimizer("adamw", TUNED, "AdamW", ADAM_ORANGE, {LM: _nanogpt_adamw},
               settings=("lr", "min_lr", "warmup_iters", "lr_decay_iters", "beta1", "beta2", "weight_decay",

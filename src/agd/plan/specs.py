@@ -180,7 +180,7 @@ class RunSpec:
             value = getattr(self, name)
             if value is not None and value != f.default:
                 owners = ", ".join(registry.owners(name, self.job))
-                instead = "has --lr instead" if entry.takes_lr else "sets its own learning rate"
+                instead = "has --lr instead" if entry.owns_lr else "sets its own learning rate"
                 yield f"{f.flag} is a setting of {owners}; {self.optimizer} {instead}, drop {f.flag}"
         for f in self.fields():
             value = getattr(self, f.name)
