@@ -17,6 +17,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/peers.smk"
 include: "workflow/rules/transformer.smk"
 include: "workflow/rules/paper.smk"
 
@@ -30,5 +31,6 @@ rule all:
         ["results/transformer_summary.csv"] if HAS_TRANSFORMER else [],
         "results/tuned.csv",
         "results/numbers.csv",
+        ["results/peers_scores.csv"] if HAS_PEERS else [],
         # Without TeX the rest still builds; `snakemake paper/main.pdf` then says how to install it.
         ["paper/main.pdf"] if HAVE_TEX else [],

@@ -14,6 +14,7 @@ import torch
 import yaml
 
 from agd.jobs.metrics import COLUMNS
+from agd.plan import grid
 
 REPO = Path(__file__).parents[1]
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -77,8 +78,11 @@ def with_preset(name: str, **changes) -> dict:
 def test_dry_run_plans_the_whole_paper_grid(tmp_path):
     result = snakemake(tmp_path, "-n", "-p")
     jobs = planned(result)
-    assert len(members(result)) == len(expected_runs(CONFIG, FIGURES)) == 91
-    assert jobs["train"] < 91 / 2  # several runs per training job
+    planned_runs = members(result)
+    assert len(expected_runs(CONFIG, FIGURES)) == 91  # the paper's figures
+    runs = grid.runs(CONFIG)
+    assert planned_runs == set(runs[runs["enabled"]]["run"])  # and the peers block's
+    assert jobs["train"] < len(planned_runs) / 2  # several runs per training job
     assert {f"figure_{f}" for f in FIGURES} <= set(jobs)
     assert jobs["download_data"] == 2  # CIFAR-10 and CIFAR-100, once each
 
@@ -150,10 +154,12 @@ HAVE_TEX = shutil.which("latexmk") is not None
 
 
 def quick_subset() -> dict:
-    """The quick preset with its two cheapest figures and its transformer panel, so `snakemake` (all) stays short."""
+    """The quick preset with its two cheapest figures and its transformer panel (no peers), so `snakemake` (all)
+    stays short."""
     config = with_preset("quick")
     figures = config["presets"]["quick"]["figures"]
     config["presets"]["quick"]["figures"] = {name: figures[name] for name in ("fig2", "fig4")}
+    del config["presets"]["quick"]["peers"]
     return config
 
 
@@ -250,10 +256,10 @@ def test_paper_without_tex_says_how_to_install_it(tmp_path):
             (bin_dir / tool.name).symlink_to(tool)
     (tmp_path / "paper").mkdir()
     shutil.copy(REPO / "paper/main.tex", tmp_path / "paper")
-    for name in ("generated/figures.tex", "generated/numbers.tex", "generated/preset.tex"):
+    for name in ("generated/figures.tex", "generated/numbers.tex", "generated/preset.tex", "generated/peers.tex"):
         (tmp_path / "paper" / name).parent.mkdir(exist_ok=True)
         (tmp_path / "paper" / name).write_text("")
-    for figure in [*FIGURES, "transformer"]:
+    for figure in [*FIGURES, "peers", "profiles", "sensitivity", "transformer"]:
         (tmp_path / "figures").mkdir(exist_ok=True)
         (tmp_path / f"figures/{figure}.pdf").write_text("")
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(with_preset("quick")))

@@ -7,7 +7,7 @@ from snakemake.exceptions import WorkflowError
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # agd, also when not pip-installed
 
-from agd.plan import bundles, cluster, grid, lm_grid, workflow as pipeline  # noqa: E402
+from agd.plan import bundles, cluster, grid, lm_grid, peers, workflow as pipeline  # noqa: E402
 from agd.plan.config import validate  # noqa: E402
 
 try:
@@ -17,15 +17,17 @@ try:
     RUNS = bundles.table(grid.runs(config), MEMBERS, PRESET).set_index("run", drop=False)
     LM_MEMBERS = lm_grid.membership(config)
     LM_RUNS = lm_grid.runs(config).set_index("run", drop=False)
-except grid.ConfigError as e:
+except grid.ConfigError as e:  # config.yaml problems, each named by its key
     raise WorkflowError(str(e))
 
 ENABLED_RUNS = RUNS[RUNS["enabled"]]
 ENABLED_LM_RUNS = LM_RUNS[LM_RUNS["enabled"]]
 FIGURE_NAMES = list(PRESET["figures"])
 HAS_TRANSFORMER = not LM_MEMBERS.empty
-# Every figure the preset draws, the transformer one (its own rules) last.
-ALL_FIGURES = FIGURE_NAMES + ([lm_grid.FIGURE] if HAS_TRANSFORMER else [])
+HAS_PEERS = peers.block(PRESET) is not None
+PEER_FIGURES = ["peers", "profiles"] + (["sensitivity"] if HAS_PEERS and PRESET["peers"].get("sensitivity") else [])
+# Every figure the preset draws: the paper's, the peers' and the transformer one (their own rules) last.
+ALL_FIGURES = FIGURE_NAMES + (PEER_FIGURES if HAS_PEERS else []) + ([lm_grid.FIGURE] if HAS_TRANSFORMER else [])
 RUNS_DIR = pipeline.RUNS_DIR
 BUNDLES_DIR = pipeline.BUNDLES_DIR
 LM_RUNS_DIR = pipeline.LM_RUNS_DIR

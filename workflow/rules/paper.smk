@@ -9,10 +9,12 @@ rule paper_sources:
     input:
         captions=expand("figures/{figure}.txt", figure=ALL_FIGURES),
         numbers="results/numbers.csv",
+        peers=["results/peers_scores.csv"] if HAS_PEERS else [],
     output:
         figures="paper/generated/figures.tex",
         numbers="paper/generated/numbers.tex",
         preset="paper/generated/preset.tex",
+        peers="paper/generated/peers.tex",
     params:
         preset=config["preset"],
         description=PRESET.get("description", ""),

@@ -30,7 +30,7 @@ rule train:
     benchmark:
         f"{BUNDLES_DIR}/{{bundle}}.benchmark.tsv"
     wildcard_constraints:
-        bundle=r"[^/]+",
+        bundle=r"(?!tuned-)[^/]+",
     params:
         args=lambda wildcards: pipeline.bundle_command(bundle_runs(wildcards), PRESET, config),
         devices=lambda wildcards: int(bundle_runs(wildcards)["gpus"].max()) if USES_CUDA else 0,

@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from agd.tables.paper import escape, figures_tex, numbers_tex
+from agd.optim import registry
+from agd.tables.paper import escape, figures_tex, numbers_tex, peers_tex
 
 captions = {Path(path).stem: Path(path).read_text() for path in snakemake.input.captions}
 Path(snakemake.output.figures).write_text(figures_tex(captions))
@@ -11,3 +12,8 @@ Path(snakemake.output.preset).write_text(
     f"\\newcommand{{\\preset}}{{{snakemake.params.preset}}}\n"
     f"\\newcommand{{\\presetdescription}}{{{escape(snakemake.params.description)}}}\n"
 )
+peers = snakemake.input.peers if "peers" in snakemake.input.keys() else []
+peers = [peers] if isinstance(peers, str) else list(peers)
+scores = pd.read_csv(peers[0]) if peers else pd.DataFrame()
+labels = {entry.name: entry.label for entry in registry.REGISTRY.values()}
+Path(snakemake.output.peers).write_text(peers_tex(scores, labels))

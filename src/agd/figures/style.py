@@ -77,15 +77,17 @@ def missing_note(ax: plt.Axes, panel_rows: pd.DataFrame) -> None:
 
 
 def provenance(data: pd.DataFrame, context: dict) -> str:
-    """What the figure was made from: preset, datasets (texts) and epochs (iterations)."""
-    present = ran(data)
+    """What the figure was made from: preset, datasets (texts) and epochs (iterations), as far as its table says."""
+    present = ran(data) if "status" in data else data
+    parts = [context["figure"], f"preset {context['preset']}"]
     if "text" in data:
-        texts = ", ".join(sorted(present["text"].unique())) or "none"
-        iterations = ", ".join(str(i) for i in sorted(present["max_iters"].unique())) or "-"
-        return f"{context['figure']} | preset {context['preset']} | text {texts} | iterations {iterations}"
-    datasets = ", ".join(sorted(present["dataset"].unique())) or "none"
-    epochs = ", ".join(str(e) for e in sorted(present["epochs"].unique())) or "-"
-    return f"{context['figure']} | preset {context['preset']} | data {datasets} | epochs {epochs}"
+        parts.append(f"text {', '.join(sorted(present['text'].unique())) or 'none'}")
+        parts.append(f"iterations {', '.join(str(i) for i in sorted(present['max_iters'].unique())) or '-'}")
+    if "dataset" in data:
+        parts.append(f"data {', '.join(sorted(present['dataset'].dropna().unique())) or 'none'}")
+    if "epochs" in data:
+        parts.append(f"epochs {', '.join(str(int(e)) for e in sorted(present['epochs'].dropna().unique())) or '-'}")
+    return " | ".join(parts)
 
 
 def footer(fig: plt.Figure, data: pd.DataFrame, context: dict) -> None:

@@ -14,18 +14,20 @@ from jsonschema.exceptions import best_match
 from agd.data.catalog import DATASETS, TEXTS
 from agd.models.catalog import ARCHS, LOSSES
 from agd.optim import registry
-from agd.plan.grid import FIGURES, ConfigError
+from agd.plan.errors import ConfigError
+from agd.plan.grid import FIGURES
+from agd.plan.tuning import TUNING_RULES
 
 SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
 # Where each job kind's panels name their optimizers, and the definition of one LM optimizer setting.
-PANEL_DEFS = {registry.IMAGE: "panel", registry.LM: "transformer_panel"}
+PANEL_DEFS = {registry.IMAGE: ("panel", "peers"), registry.LM: ("transformer_panel",)}
 LM_SETTINGS_DEF = "lm_optimizer_settings"
 
 
 def optimizer_schema(entry: registry.Optimizer, job: str, defs: Mapping) -> dict:
     """How a panel configures `entry`: nothing (null), a grid of learning rates (image runs), or its own
     settings (a language-model optimizer that takes a rate)."""
-    if not entry.takes_lr:
+    if not entry.tuned:
         return {"type": "null"}
     if job == registry.IMAGE:
         return {"$ref": "#/$defs/lr_grid"}
@@ -39,14 +41,17 @@ def schema(path: Path = SCHEMA) -> dict:
     document = yaml.safe_load(Path(path).read_text())
     defs = document["$defs"]
     for panel, name, choices in (("panel", "arch", ARCHS), ("panel", "dataset", DATASETS), ("panel", "loss", LOSSES),
-                                 ("transformer_panel", "text", TEXTS)):
+                                 ("peers_cell", "arch", ARCHS), ("peers_cell", "dataset", DATASETS),
+                                 ("peers_cell", "loss", LOSSES), ("transformer_panel", "text", TEXTS)):
         defs[panel]["properties"][name]["enum"] = list(choices)
+    document["properties"]["tuning_rule"]["enum"] = list(TUNING_RULES)
     defs["preset"]["properties"]["figures"]["properties"] = {name: {"$ref": "#/$defs/figure"} for name in FIGURES}
-    for job, panel in PANEL_DEFS.items():
-        defs[panel]["properties"]["optimizers"] = {
-            "type": "object", "minProperties": 1, "additionalProperties": False,
-            "properties": {entry.name: optimizer_schema(entry, job, defs) for entry in registry.entries(job)},
-        }
+    for job, panels in PANEL_DEFS.items():
+        for panel in panels:
+            defs[panel]["properties"]["optimizers"] = {
+                "type": "object", "minProperties": 1, "additionalProperties": False,
+                "properties": {entry.name: optimizer_schema(entry, job, defs) for entry in registry.entries(job)},
+            }
     return document
 
 

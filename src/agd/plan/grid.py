@@ -14,15 +14,13 @@ import pandas as pd
 from agd.data.catalog import dataset_info
 from agd.models.catalog import default_width
 from agd.optim import registry
+from agd.plan import peers
+from agd.plan.errors import ConfigError
 from agd.plan.specs import ImageRun
 from agd.plan.table import member, unique_runs
 
 FIGURES = ("showcase", "fig1", "fig2", "fig3", "fig4")
 FIRST_EPOCH = "first_epoch"
-
-
-class ConfigError(ValueError):
-    """A config.yaml problem, named by its key."""
 
 
 def preset_of(config: dict) -> dict:
@@ -58,10 +56,11 @@ def optimizer_settings(panel: dict) -> list[tuple[str, dict]]:
     """(optimizer, settings) of every run per grid point: one per learning rate of an optimizer that takes one."""
     return [(name, {"lr": lr} if lr is not None else {})
             for name, rates in panel["optimizers"].items()
-            for lr in (rates if registry.get(name).takes_lr else [None])]
+            for lr in (rates if registry.get(name).tuned else [None])]
 
 
 def panel_specs(panel: dict) -> Iterator[ImageRun]:
+    """The panel's runs, their optimizers' defaults filled in (a learning-rate-free peer's rate multiplier)."""
     depths = panel.get("depth", [None]) if panel["arch"] == "fcn" else [None]
     for depth, width, batch_size, (optimizer, settings), seed in itertools.product(
         depths, panel.get("width", [None]), panel["batch_size"], optimizer_settings(panel), panel.get("seeds", [0])
@@ -71,11 +70,12 @@ def panel_specs(panel: dict) -> Iterator[ImageRun]:
             width=width or default_width(panel["arch"]), batch_size=batch_size, optimizer=optimizer, seed=seed,
             bias=panel.get("bias", False), log_steps=panel_log_steps(panel, panel["dataset"], batch_size),
             epochs=panel_epochs(panel, panel["dataset"], batch_size), **settings,
-        )
+        ).filled()
 
 
 def membership(config: dict) -> pd.DataFrame:
-    """One row per (figure, panel, run) of the chosen preset, ImageNet rows marked enabled=False when off."""
+    """One row per (figure, panel, run) of the chosen preset, ImageNet rows marked enabled=False when off; then
+    the peers block's (agd.plan.peers), each with its role."""
     preset = preset_of(config)
     imagenet_enabled = bool(config.get("imagenet", {}).get("enabled", False))
     rows = [
@@ -85,7 +85,7 @@ def membership(config: dict) -> pd.DataFrame:
         for panel_name, panel in figure_spec["panels"].items()
         for spec in panel_specs(panel)
     ]
-    table = pd.DataFrame(rows)
+    table = pd.concat([pd.DataFrame(rows), peers.membership(preset)], ignore_index=True)
     table["depth"] = table["depth"].astype("Int64")
     return table
 

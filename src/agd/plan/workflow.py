@@ -54,6 +54,13 @@ def bundle_command(runs: pd.DataFrame, preset: Mapping, config: Mapping) -> str:
                                        *bundles.member_args(runs, RUNS_DIR)])
 
 
+def tuned_command(job: Mapping, preset: Mapping, config: Mapping) -> str:
+    """agd.jobs.bundle's command line for a tuned-evaluation job (agd.plan.peers), without --manifest."""
+    args = [*execution_args(preset, config), "--tune-from", *(f"{RUNS_DIR}/{run}" for run in job["candidates"]),
+            "--tune-epochs", job["epochs"], "--tuning-rule", job["rule"], "--evaluate-seeds", *job["seeds"]]
+    return shlex.join(str(a) for a in args)
+
+
 def python() -> str:
     return shlex.quote(sys.executable)
 

@@ -46,3 +46,40 @@ def numbers_tex(numbers: pd.DataFrame) -> str:
         )
     lines += ["\\bottomrule", "\\end{tabular}", ""]
     return "\n".join(lines)
+
+
+def peers_tex(scores: pd.DataFrame, labels: dict[str, str]) -> str:
+    """The peers' section: per optimizer its profile score B and, per cell, the mean final test accuracy over
+    the evaluation seeds with the epochs it took to reach the cell's target (-- when it did not)."""
+    if scores.empty:
+        return ""
+    cells = list(dict.fromkeys(scores["cell"]))
+    lines = [
+        "\\section*{Beyond the paper: AGD and its peers}",
+        "Every optimizer on the evaluation seeds: the learning-rate-free ones at their authors' defaults, the tuned "
+        "ones at the rate their grid chose on a separate seed (their grid's cost is not counted in their time). "
+        "Cells: final test accuracy in percent, mean over the seeds, and in brackets the median epochs to the "
+        "cell's target (the tuned Adam's median best test accuracy). $B$ is the performance-profile score "
+        "(1: fastest on every cell, 0: never within four times the fastest).",
+        "",
+        "\\begin{center}\\small",
+        "\\begin{tabular}{l" + "r" * (len(cells) + 1) + "}",
+        "\\toprule",
+        "optimizer & $B$ & " + " & ".join(escape(cell) for cell in cells) + " \\\\",
+        "\\midrule",
+    ]
+    for optimizer, mine in scores.groupby("optimizer", sort=False):
+        by_cell = mine.set_index("cell")
+        entries = []
+        for cell in cells:
+            if cell not in by_cell.index:
+                entries.append("--")
+                continue
+            row = by_cell.loc[cell]
+            epochs = row["epochs_to_target"]
+            reached = "--" if pd.isna(epochs) or epochs == float("inf") else f"{int(epochs)}"
+            entries.append(f"{format_percent(100 * row['final_test_acc_mean'])} ({reached})")
+        lines.append(f"{escape(labels.get(optimizer, optimizer))} & {mine['score'].iloc[0]:.2f} & "
+                     + " & ".join(entries) + " \\\\")
+    lines += ["\\bottomrule", "\\end{tabular}", "\\end{center}", ""]
+    return "\n".join(lines)

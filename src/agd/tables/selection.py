@@ -17,8 +17,8 @@ import pandas as pd
 
 from agd.optim import registry
 from agd.plan.specs import ImageRun
+from agd.plan.tuning import best_rate, check_rule, tuning_score
 
-TUNING_RULES = ("final_test_acc", "best_test_acc", "final_train_loss")
 ABSENT = ("missing", "not_run")
 # A baseline's setting: its panel and every key setting but the rate it is tuned over.
 SETTING = ["panel", *(c for c in ImageRun.columns() if c != "lr")]
@@ -37,22 +37,8 @@ def epoch_rows(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[rows["kind"] == "epoch"] if "kind" in rows else rows.iloc[:0]
 
 
-def tuning_score(run_rows: pd.DataFrame, rule: str) -> float:
-    """Higher is better; a diverged or empty run scores -inf."""
-    epochs = run_rows[run_rows["kind"] == "epoch"] if "kind" in run_rows else run_rows.iloc[:0]
-    if epochs.empty:
-        return -np.inf
-    final = epochs.iloc[-1]
-    score = {
-        "final_test_acc": final["test_acc"],
-        "best_test_acc": epochs["test_acc"].max(),
-        "final_train_loss": -final["train_loss"],
-    }[rule]
-    return -np.inf if pd.isna(score) else float(score)
-
-
 def tuned_family(rows: pd.DataFrame) -> pd.Series:
-    return rows["optimizer"].map(lambda name: registry.get(name).takes_lr)
+    return rows["optimizer"].map(lambda name: registry.get(name).tuned)
 
 
 def setting_columns(*tables: pd.DataFrame) -> list[str]:
@@ -62,14 +48,13 @@ def setting_columns(*tables: pd.DataFrame) -> list[str]:
 
 def select_tuned(figure: pd.DataFrame, rule: str) -> pd.DataFrame:
     """For each optimizer that takes a learning rate and each setting of a figure, the rate its grid's best run used."""
-    if rule not in TUNING_RULES:
-        raise ValueError(f"tuning_rule {rule!r}: choose one of {', '.join(TUNING_RULES)}")
+    check_rule(rule)
     setting = setting_columns(figure)
     baselines = figure[tuned_family(figure)] if not figure.empty else figure
     rows = []
     for values, group in baselines.groupby(setting, dropna=False):
         scores = {lr: tuning_score(rows_of_lr, rule) for lr, rows_of_lr in group.groupby("lr")}
-        best_lr = max(scores, key=lambda lr: (scores[lr], -lr))  # ties: the smaller rate
+        best_lr = best_rate(scores)
         rows.append({"figure": group["figure"].iloc[0], **dict(zip(setting, values)), "lr": best_lr,
                      "rule": rule, "score": scores[best_lr], "candidates": len(scores)})
     return pd.DataFrame(rows, columns=["figure", *setting, "lr", "rule", "score", "candidates"])
@@ -109,15 +94,20 @@ def describe_runs(rows: pd.DataFrame, gate: str = "dataset") -> pd.DataFrame:
     return rows
 
 
-def annotate(rows: pd.DataFrame, tuned: pd.DataFrame) -> pd.DataFrame:
-    """The figure table with the selection columns (see the module docstring), from a tuned-rate table."""
-    rows = describe_runs(rows)
-    if rows.empty:
-        return rows.assign(rates=[], selected=[], final=[])
-    rows["final"] = False
+def mark_final(rows: pd.DataFrame) -> pd.DataFrame:
+    """The table with `final` marking each run's last epoch row."""
+    rows = rows.assign(final=False)
     epochs = epoch_rows(rows)
     if not epochs.empty:
         rows.loc[epochs.sort_values("epoch").groupby("run", sort=False).tail(1).index, "final"] = True
+    return rows
+
+
+def annotate(rows: pd.DataFrame, tuned: pd.DataFrame) -> pd.DataFrame:
+    """The figure table with the selection columns (see the module docstring), from a tuned-rate table."""
+    rows = mark_final(describe_runs(rows))
+    if rows.empty:
+        return rows.assign(rates=[], selected=[])
 
     own = [setting_key(values) for values in rows[setting_columns(rows)].itertuples(index=False)]
     rates = pd.DataFrame({"key": own, "lr": rows["lr"]}).dropna().groupby("key")["lr"].nunique()
@@ -126,8 +116,8 @@ def annotate(rows: pd.DataFrame, tuned: pd.DataFrame) -> pd.DataFrame:
     tuned_lr = {setting_key(row[c] for c in shared): row["lr"] for row in tuned.to_dict("records")}
     keys = [setting_key(values) for values in rows[shared].itertuples(index=False)]
     selected = []
-    for key, lr, takes_lr, count in zip(keys, rows["lr"], tuned_family(rows), rows["rates"]):
-        if not takes_lr:
+    for key, lr, tuned, count in zip(keys, rows["lr"], tuned_family(rows), rows["rates"]):
+        if not tuned:
             selected.append(True)
         elif key in tuned_lr:
             selected.append(not pd.isna(lr) and math.isclose(lr, tuned_lr[key], rel_tol=1e-6))
