@@ -114,6 +114,15 @@ def test_finished_run_is_not_repeated(tmp_path, capsys):
     assert (tmp_path / "run" / "metrics.csv").read_text() == before
 
 
+def test_a_shorter_request_keeps_a_longer_finished_run(tmp_path, capsys):
+    """Figures that share a run ask for different lengths; the longest one trained must survive the others."""
+    assert train(tmp_path, "--epochs", "2")[0] == 0
+    before = {name: (tmp_path / "run" / name).read_text() for name in ("metrics.csv", "run.json")}
+    assert train(tmp_path, "--epochs", "0")[0] == 0
+    assert "nothing to do" in capsys.readouterr().out
+    assert {name: (tmp_path / "run" / name).read_text() for name in before} == before
+
+
 def test_other_arguments_in_the_same_out_are_refused(tmp_path, capsys):
     assert train(tmp_path, "--epochs", "1")[0] == 0
     code, _ = train(tmp_path, "--epochs", "1", "--seed", "1")

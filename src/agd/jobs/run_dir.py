@@ -74,7 +74,7 @@ def previous_record(out: Path) -> dict | None:
 
 def read(out: Path, identity: dict, length: str, value: int, keep_checkpoint: bool) -> tuple[bool, dict | None]:
     """(finished, checkpoint state): finished when --out already holds this run at this `length` (the
-    argument that sets how long it trains, e.g. epochs) or a diverged one; else the checkpoint to resume
+    argument that sets how long it trains, e.g. epochs) or longer, or a diverged one; else the checkpoint to resume
     from, if any, read into host memory. Raises RunDirProblem when --out holds another run or is unreadable."""
     try:
         record = previous_record(out)
@@ -85,8 +85,9 @@ def read(out: Path, identity: dict, length: str, value: int, keep_checkpoint: bo
         if record.get("identity") != identity:
             raise RunDirProblem(f"{out} holds a different run ({RUN_RECORD} was made with other arguments); "
                                 "use another --out, or delete that directory to start over")
-        if record["status"] == "diverged" or record["args"][length] == value:
-            print(f"{out}: run already {record['status']}, nothing to do")
+        # A finished run at least as long holds this one (epoch e does not depend on the epochs after it).
+        if record["status"] == "diverged" or record["args"][length] >= value:
+            print(f"{out}: run already {record['status']} ({length} {record['args'][length]}), nothing to do")
             if not keep_checkpoint:
                 checkpoint.remove(out)
             return True, None
