@@ -4,6 +4,7 @@
 # snakemake --cores all --config preset=quick   every figure on the CPU in minutes
 # snakemake --cores all figures/fig3.pdf        one figure and only its runs
 # snakemake --cores all figures/transformer.pdf GPT with AGD vs AdamW
+# snakemake --cores all results/init_check.csv  the Fig. 3 grid at init only, against the paper
 # snakemake --report report.html                every figure with its caption, and the run summary
 
 configfile: "config.yaml"
@@ -17,6 +18,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/init_check.smk"
 include: "workflow/rules/peers.smk"
 include: "workflow/rules/transformer.smk"
 include: "workflow/rules/paper.smk"
@@ -31,6 +33,7 @@ rule all:
         ["results/transformer_summary.csv"] if HAS_TRANSFORMER else [],
         "results/tuned.csv",
         "results/numbers.csv",
+        "results/claims.csv",
         ["results/peers_scores.csv"] if HAS_PEERS else [],
         # Without TeX the rest still builds; `snakemake paper/main.pdf` then says how to install it.
         ["paper/main.pdf"] if HAVE_TEX else [],

@@ -122,7 +122,7 @@ def test_finished_members_are_skipped(tmp_path, capsys):
     assert run_bundle(tmp_path, runs) == 0
     before = (tmp_path / "agd/metrics.csv").read_text()
     assert run_bundle(tmp_path, {**runs, "adam": "--optimizer adam --lr 1e-3"}) == 0
-    assert "already completed, nothing to do" in capsys.readouterr().out
+    assert "already completed (epochs 2), nothing to do" in capsys.readouterr().out
     assert (tmp_path / "agd/metrics.csv").read_text() == before
     statuses = {Path(r["out"]).name: r["status"] for r in json.loads((tmp_path / "manifest.json").read_text())["runs"]}
     assert statuses == {"agd": "finished before", "adam": "completed"}

@@ -83,3 +83,79 @@ def test_latex_is_escaped_and_tables_are_complete():
     assert r"ImageNet & 65.5 & -- & -- & -- \\" in tex
     figures = figures_tex({"fig3": "Grid of depth and width.\n\nfig3 | preset quick | data mnist5k."})
     assert r"\includegraphics[width=\linewidth]{fig3.pdf}" in figures and r"\label{fig:fig3}" in figures
+
+
+def cifar_number(id_, statistic, reported_value, **setting) -> dict:
+    return dict(id=id_, figure=setting.pop("figure", "fig1"), panel=setting.pop("panel", "fcn"),
+                optimizer=setting.pop("optimizer", "agd"), batch_size=setting.pop("batch_size", None),
+                statistic=statistic, reported=reported_value, unit=setting.pop("unit", "%"), quantity=id_,
+                arch="fcn", dataset="cifar10", depth=16, width=512, epochs=setting.pop("epochs", 2),
+                iterations=setting.pop("iterations", None), source="arXiv", note=setting.pop("note", None))
+
+
+def fcn_rows(dataset, test_accs, optimizer="agd", lr=None, depth=16, width=512, epochs=2, steps_per_epoch=10,
+             batch_size=128, panel="fcn", figure="fig1"):
+    rows = run_rows(figure, panel, optimizer, test_accs, lr=lr, batch_size=batch_size, width=width)
+    return rows.assign(dataset=dataset, arch="fcn", depth=depth, epochs=epochs,
+                       step=[e * steps_per_epoch for e in rows["epoch"]])
+
+
+def test_difference_only_between_like_settings():
+    """A quick-preset MNIST value beside a CIFAR-10 number gets no difference, and says why."""
+    figure = pd.concat([fcn_rows("mnist5k", [0.1, 0.9, 0.8]).assign(run="mnist"),
+                        fcn_rows("cifar10", [0.1, 0.6, 0.5], width=64, panel="narrow").assign(run="narrow"),
+                        fcn_rows("cifar10", [0.1, 0.55, 0.53], panel="same").assign(run="same")])
+    table = numbers_table(pd.DataFrame([
+        cifar_number("unlike", "final_test_acc", 52.7),
+        cifar_number("narrow", "final_test_acc", 52.7, panel="narrow"),
+        cifar_number("same", "final_test_acc", 52.7, panel="same"),
+        cifar_number("best", "best_test_acc", 52.7, panel="same"),
+    ]), {"fig1": annotate(figure, pd.DataFrame())}, "quick").set_index("id")
+    assert table.loc["unlike", "reproduced"] == pytest.approx(80.0) and math.isnan(table.loc["unlike", "difference"])
+    assert not table.loc["unlike", "comparable"] and table.loc["unlike", "reason"] == "dataset mnist5k, not cifar10"
+    assert math.isnan(table.loc["narrow", "difference"]) and "width 64, not 512" in table.loc["narrow", "reason"]
+    assert table.loc["same", "comparable"] and table.loc["same", "difference"] == pytest.approx(53.0 - 52.7)
+    assert (table.loc["same", "reproduced_final"], table.loc["same", "reproduced_best"]) == pytest.approx((53.0, 55.0))
+    assert table.loc["best", "reproduced"] == pytest.approx(55.0)  # the statistic the paper's wording names
+
+
+def test_a_run_is_read_at_the_papers_length_in_iterations():
+    """Fig. 4 at batch 4096: the paper's run ended at 380,965 iterations; a longer run is read up to there."""
+    figure = fcn_rows("cifar10", [0.1, 0.5, 0.6, 0.7], epochs=3, steps_per_epoch=100, batch_size=4096,
+                      panel="batch_size", figure="fig4")
+    number = cifar_number("b4096", "final_test_acc", 59.8, figure="fig4", panel="batch_size", batch_size=4096,
+                          epochs=None, iterations=250)
+    short = cifar_number("b4096_long", "final_test_acc", 59.8, figure="fig4", panel="batch_size", batch_size=4096,
+                         epochs=None, iterations=1000)
+    table = numbers_table(pd.DataFrame([number, short]), {"fig4": annotate(figure, pd.DataFrame())},
+                          "paper").set_index("id")
+    assert table.loc["b4096", "reproduced"] == pytest.approx(60.0)  # epoch 2 (step 200), not epoch 3 (step 300)
+    assert table.loc["b4096", "comparable"]
+    assert math.isnan(table.loc["b4096_long", "difference"])
+    assert "300 iterations, short of 1000" in table.loc["b4096_long", "reason"]
+
+
+def test_tuned_rates_their_ratio_and_quoted_numbers():
+    figure = pd.concat([fcn_rows("cifar10", [0.1, 0.5], optimizer="adam", lr=1e-4, panel="fcn", figure="fig2"),
+                        fcn_rows("cifar10", [0.1, 0.4], optimizer="sgd", lr=1e-1, panel="fcn", figure="fig2")])
+    tuned = pd.DataFrame([dict(panel="fcn", optimizer="adam", lr=1e-4), dict(panel="fcn", optimizer="sgd", lr=1e-1)])
+    table = numbers_table(pd.DataFrame([
+        cifar_number("adam_rate", "tuned_lr", 1e-4, figure="fig2", optimizer="adam", unit="lr", epochs=None),
+        cifar_number("sgd_rate", "tuned_lr", 1e-1, figure="fig2", optimizer="sgd", unit="lr", epochs=None),
+        cifar_number("ratio", "tuned_lr_decades", 3, figure="fig2", optimizer="sgd", unit="decades", epochs=None),
+        cifar_number("quoted", "quoted", 93.0, note="quoted from kuangliu/pytorch-cifar; not run"),
+    ]), {"fig2": annotate(figure, tuned)}, "paper").set_index("id")
+    assert table.loc["adam_rate", "reproduced"] == pytest.approx(1e-4)
+    assert table.loc["adam_rate", "difference"] == pytest.approx(0.0)  # decades off
+    assert table.loc["ratio", "reproduced"] == pytest.approx(3.0) and table.loc["ratio", "difference"] == pytest.approx(0)
+    assert math.isnan(table.loc["quoted", "reproduced"]) and "not run" in table.loc["quoted", "reason"]
+
+
+def test_the_shipped_numbers_name_their_settings():
+    numbers = pd.read_csv(REPO / "paper/reported_numbers.csv").set_index("id")
+    measured = numbers[~numbers["statistic"].isin(["quoted"])]
+    assert measured["dataset"].notna().all() and measured["arch"].notna().all()
+    assert (measured["epochs"].notna() | measured["iterations"].notna()).all()
+    assert numbers.loc["fig4_b4096", "iterations"] == 380965
+    assert numbers.loc["fig1_resnet18_sgd_reference", "statistic"] == "quoted"
+    assert {"fig2_adam_rate", "fig2_sgd_rate", "fig2_rate_ratio"} <= set(numbers.index)

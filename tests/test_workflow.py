@@ -170,9 +170,8 @@ def workflow_copy(tmp_path_factory) -> Path:
     shutil.copy(REPO / "Snakefile", copy)
     for folder in ("workflow", "src"):
         shutil.copytree(REPO / folder, copy / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    (copy / "paper").mkdir()
-    for source in ("main.tex", "reported_numbers.csv"):
-        shutil.copy(REPO / "paper" / source, copy / "paper")
+    shutil.copytree(REPO / "paper", copy / "paper", ignore=shutil.ignore_patterns("generated", "*.pdf", "*.aux",
+                                                                                 "*.log", "*.fls", "*.fdb_latexmk"))
     return copy
 
 
@@ -215,7 +214,18 @@ def test_quick_subset_end_to_end(quick_run):
     numbers = pd.read_csv(quick_run / "results/numbers.csv").set_index("id")
     assert numbers.loc["fig4_b128", "dataset"] == "mnist5k" and numbers.loc["fig4_b128", "reproduced"] > 20
     assert numbers.loc["fig1_fcn_agd", "run"] == "figure not in this preset"
-    assert "preset quick" in (quick_run / "figures/fig2.txt").read_text()
+    assert numbers["difference"].isna().all()  # nothing in the quick preset is the paper's setting
+    assert "dataset mnist5k, not cifar10" in numbers.loc["fig4_b128", "reason"]
+
+    claims = pd.read_csv(quick_run / "results/claims.csv")
+    assert claims["id"].tolist() == pd.read_csv(REPO / "paper/claims.csv")["id"].tolist()  # none missing
+    assert set(claims["verdict"]) <= {"holds", "fails", "not testable here"}
+    ran_here = claims[claims["figure"].isin(["fig2", "fig4"])]
+    assert (ran_here["verdict"] != "not testable here").any() and (ran_here["dataset"] == "mnist5k").all()
+    caption = (quick_run / "figures/fig2.txt").read_text()
+    assert "preset quick" in caption
+    for claim in ran_here[ran_here["figure"] == "fig2"].to_dict("records"):
+        assert f"\": {claim['verdict']}" in caption
 
 
 @pytest.mark.slow
@@ -256,7 +266,8 @@ def test_paper_without_tex_says_how_to_install_it(tmp_path):
             (bin_dir / tool.name).symlink_to(tool)
     (tmp_path / "paper").mkdir()
     shutil.copy(REPO / "paper/main.tex", tmp_path / "paper")
-    for name in ("generated/figures.tex", "generated/numbers.tex", "generated/preset.tex", "generated/peers.tex"):
+    for name in ("generated/figures.tex", "generated/numbers.tex", "generated/claims.tex", "generated/tables.tex",
+                 "generated/preset.tex", "generated/peers.tex"):
         (tmp_path / "paper" / name).parent.mkdir(exist_ok=True)
         (tmp_path / "paper" / name).write_text("")
     for figure in [*FIGURES, "peers", "profiles", "sensitivity", "transformer"]:
@@ -335,3 +346,19 @@ def test_failed_runs_leave_other_figures_and_partial_figures_name_them(tmp_path)
     table = pd.read_csv(work / "results/fig1.csv")
     assert table["status"].tolist() == ["missing"]
     assert (work / "figures/fig1.png").exists()
+
+
+@pytest.mark.slow
+def test_init_check_trains_epoch_0_of_the_fig3_grid_only(tmp_path):
+    config = with_preset("quick")
+    config["presets"]["quick"]["figures"]["fig3"]["panels"]["grid"].update(depth=[2, 8], width=[16, 64])
+    result = snakemake(tmp_path, "--cores", "2", "results/init_check.csv", config=config)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    table = pd.read_csv(tmp_path / "results/init_check.csv")
+    assert len(table) == 4 and (table["status"] == "completed").all()
+    assert table["objective"].between(0.9, 1.1).all() and (table["eta"] > 0).all()
+    assert table["paper_eta"].isna().all()  # mnist5k: the paper's values are CIFAR-10's
+    assert not (tmp_path / "results/runs").exists()  # the figure's runs are untouched
+    for run in table["run"]:
+        metrics = pd.read_csv(tmp_path / "results/init_runs" / run / "metrics.csv")
+        assert metrics["epoch"].tolist() == [0]

@@ -55,3 +55,32 @@ rule numbers:
     localrule: True
     script:
         "../scripts/numbers.py"
+
+
+rule claims_of_figure:
+    # One figure's claims read only that figure's table, so `snakemake figures/fig3.pdf` runs fig3's runs alone.
+    input:
+        claims=f"{workflow.basedir}/paper/claims.csv",
+        figure="results/{figure}.csv",
+        code=module_sources("agd.tables.claims"),
+    output:
+        "results/claims/{figure}.csv",
+    params:
+        preset=config["preset"],
+    localrule: True
+    script:
+        "../scripts/claims.py"
+
+
+rule claims:
+    # Every claim of the paper: those of a figure this preset does not draw say so.
+    input:
+        claims=f"{workflow.basedir}/paper/claims.csv",
+        figures=expand("results/claims/{figure}.csv", figure=FIGURE_NAMES),
+    output:
+        report("results/claims.csv", category="Results", labels={"table": "the paper's claims, checked"}),
+    params:
+        preset=config["preset"],
+    localrule: True
+    script:
+        "../scripts/all_claims.py"

@@ -7,7 +7,7 @@ from snakemake.exceptions import WorkflowError
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # agd, also when not pip-installed
 
-from agd.plan import bundles, cluster, grid, lm_grid, peers, workflow as pipeline  # noqa: E402
+from agd.plan import bundles, cluster, grid, init_check, lm_grid, peers, workflow as pipeline  # noqa: E402
 from agd.plan.config import validate  # noqa: E402
 
 try:

@@ -14,6 +14,7 @@ for figure_name in FIGURE_NAMES:
             f"figure_{figure_name}"
         input:
             data=f"results/{figure_name}.csv",
+            claims=f"results/claims/{figure_name}.csv",
             code=module_sources(f"agd.figures.{figure_name}"),
         output:
             pdf=f"figures/{figure_name}.pdf",

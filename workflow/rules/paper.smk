@@ -3,16 +3,23 @@ import shutil
 
 TEX_INSTALL = "apt-get install latexmk texlive-latex-recommended texlive-fonts-recommended (Debian/Ubuntu)"
 HAVE_TEX = shutil.which("latexmk") is not None
+PAPER_TABLES = ["practical_optimisers", "theory_frameworks"]  # the paper's Tables 1 and 2, in paper/tables
 
 
 rule paper_sources:
     input:
         captions=expand("figures/{figure}.txt", figure=ALL_FIGURES),
         numbers="results/numbers.csv",
+        claims="results/claims.csv",
+        tables=expand(f"{workflow.basedir}/paper/tables/{{table}}.csv", table=PAPER_TABLES),
+        table_captions=f"{workflow.basedir}/paper/tables/captions.csv",
         peers=["results/peers_scores.csv"] if HAS_PEERS else [],
+        code=module_sources("agd.tables.paper"),
     output:
         figures="paper/generated/figures.tex",
         numbers="paper/generated/numbers.tex",
+        claims="paper/generated/claims.tex",
+        tables="paper/generated/tables.tex",
         preset="paper/generated/preset.tex",
         peers="paper/generated/peers.tex",
     params:

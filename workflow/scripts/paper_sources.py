@@ -3,11 +3,16 @@ from pathlib import Path
 import pandas as pd
 
 from agd.optim import registry
-from agd.tables.paper import escape, figures_tex, numbers_tex, peers_tex
+from agd.tables.paper import claims_tex, escape, figures_tex, numbers_tex, peers_tex, qualitative_table_tex
 
 captions = {Path(path).stem: Path(path).read_text() for path in snakemake.input.captions}
 Path(snakemake.output.figures).write_text(figures_tex(captions))
 Path(snakemake.output.numbers).write_text(numbers_tex(pd.read_csv(snakemake.input.numbers)))
+Path(snakemake.output.claims).write_text(claims_tex(pd.read_csv(snakemake.input.claims)))
+table_captions = pd.read_csv(snakemake.input.table_captions).set_index("table")["caption"]
+Path(snakemake.output.tables).write_text("\n".join(
+    qualitative_table_tex(pd.read_csv(path, dtype=str), table_captions[Path(path).stem])
+    for path in snakemake.input.tables))
 Path(snakemake.output.preset).write_text(
     f"\\newcommand{{\\preset}}{{{snakemake.params.preset}}}\n"
     f"\\newcommand{{\\presetdescription}}{{{escape(snakemake.params.description)}}}\n"

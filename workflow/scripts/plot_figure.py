@@ -10,5 +10,6 @@ data = pd.read_csv(snakemake.input.data)
 fig = module.plot(data, context)
 fig.savefig(snakemake.output.pdf)
 fig.savefig(snakemake.output.png, dpi=200)
+claims = pd.read_csv(snakemake.input.claims) if "claims" in snakemake.input.keys() else None
 with open(snakemake.output.caption, "w") as f:
-    f.write(caption(module.TITLE, data, context))
+    f.write(caption(module.TITLE, data, context, claims))

@@ -31,12 +31,11 @@ from agd.figures.style import (
 )
 from agd.optim.registry import AGD
 
-TITLE = ("Benchmarking AGD on a range of architectures and datasets: an FCN and ResNet-18 on CIFAR-10, VGG-16 on "
-         "CIFAR-100 and ResNet-50 on ImageNet. AGD (solid) is compared with a baseline (faint dashed): Adam with "
-         "its learning rate tuned on a grid for the first three, SGD at learning rate 0.1 for ImageNet. The top row "
-         "shows the objective and AGD's automatic learning rate, with the maximum and minimum learning rate of each "
-         "epoch as a band around the mean; the bottom row shows train and test accuracy. ImageNet used "
-         "cross-entropy loss with mini-batch size 1024, the others square loss with mini-batch size 128.")
+TITLE = ("AGD on four architectures and datasets, one per column, named in its title: an FCN, ResNet-18, VGG-16 and "
+         "ResNet-50. AGD (solid) against a baseline (faint dashed): Adam with its learning rate tuned on a grid for "
+         "the first three, SGD at learning rate 0.1 for ResNet-50. The top row shows the objective and AGD's "
+         "automatic learning rate, with the maximum and minimum learning rate of each epoch as a band around the "
+         "mean; the bottom row shows train and test accuracy.")
 
 WIDTH_PT, HEIGHT_PT = 418.2, 224.1
 PANELS = ("fcn", "resnet18", "vgg16", "imagenet")

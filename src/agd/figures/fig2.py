@@ -12,10 +12,9 @@ from agd.figures.style import (BAND_ALPHA, OPTIMIZER_COLORS, OPTIMIZER_LABELS, T
                                footer, mark_not_run, missing_note, not_run_text, shown)
 from agd.optim import registry
 
-TITLE = ("Comparing AGD to Adam and SGD on a depth-8 fully-connected network, with each baseline's learning rate "
-         "tuned over a grid of powers of ten. Left to right: objective, accuracy (solid train, dotted test) and "
-         "the relative update size averaged over layers (epoch mean with min-max band). The tuned rates of Adam "
-         "and SGD differ by orders of magnitude; AGD needs no learning rate and trains as well as both.")
+TITLE = ("AGD against Adam and SGD on a depth-8 fully-connected network, each baseline's learning rate tuned over a "
+         "grid of powers of ten. Left to right: objective, accuracy (solid train, dotted test) and the relative "
+         "update size averaged over layers (epoch mean with min-max band); the legend gives the tuned rates.")
 
 PANEL = "fcn"
 

@@ -31,12 +31,9 @@ from agd.figures.style import (
     values,
 )
 
-TITLE = ("Benchmarking AGD on fully-connected networks of varying width and depth, trained on CIFAR-10 with square "
-         "loss and mini-batch size 128. Each panel shows train and test accuracy (left axis) and the objective and "
-         "AGD's automatic learning rate, with its per-epoch minimum and maximum as a band (right axis). Wider "
-         "networks always trained better, and depth 8 and 16 beat depth 32; training shows two phases: first the "
-         "learning rate rises slowly while the objective falls slowly, then both drop quickly, typically once train "
-         "accuracy reaches 100%.")
+TITLE = ("AGD on fully-connected networks of varying width and depth, square loss, mini-batch size 128. Each panel "
+         "shows train and test accuracy (left axis) and the objective and AGD's automatic learning rate, with its "
+         "per-epoch minimum and maximum as a band (right axis).")
 
 WIDTH_PT, HEIGHT_PT = 463.3, 386.9
 PANEL = "grid"

@@ -18,6 +18,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from agd.optim import registry  # noqa: E402
+from agd.tables.claims import caption_lines  # noqa: E402
 from agd.tables.selection import ABSENT, epoch_rows, ran  # noqa: E402
 
 STYLE_FILE = Path(__file__).with_name("agd.mplstyle")
@@ -87,6 +88,8 @@ def provenance(data: pd.DataFrame, context: dict) -> str:
         parts.append(f"data {', '.join(sorted(present['dataset'].dropna().unique())) or 'none'}")
     if "epochs" in data:
         parts.append(f"epochs {', '.join(str(int(e)) for e in sorted(present['epochs'].dropna().unique())) or '-'}")
+    if "width" in data and "text" not in data:
+        parts.append(f"widths {', '.join(str(int(w)) for w in sorted(present['width'].dropna().unique())) or '-'}")
     return " | ".join(parts)
 
 
@@ -95,10 +98,15 @@ def footer(fig: plt.Figure, data: pd.DataFrame, context: dict) -> None:
     fig.text(0.5, -0.01, provenance(data, context), ha="center", va="top", fontsize=6, color="0.35")
 
 
-def caption(title: str, data: pd.DataFrame, context: dict) -> str:
-    """The caption file's text: the paper's caption, then what this rendering was made from."""
+def caption(title: str, data: pd.DataFrame, context: dict, claims: pd.DataFrame | None = None) -> str:
+    """The caption file's text: what the figure draws, what this rendering was made from, and the paper's
+    claims about it with their verdicts on these runs (results/claims.csv)."""
     notes = "".join(f" {note}." for note in context.get("notes", []))
-    return f"{title}\n\n{provenance(data, context)}.{notes}\n"
+    verdicts = caption_lines(claims, context["figure"]) if claims is not None else []
+    text = f"{title}\n\n{provenance(data, context)}.{notes}"
+    if verdicts:
+        text += " " + " ".join(verdicts)
+    return text + "\n"
 
 
 def metric_legend_handles() -> list:

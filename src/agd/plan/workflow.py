@@ -47,11 +47,11 @@ def train_command(run: Mapping, preset: Mapping, config: Mapping) -> str:
     return command(spec, preset, config) + (" " + shlex.join(extra) if extra else "")
 
 
-def bundle_command(runs: pd.DataFrame, preset: Mapping, config: Mapping) -> str:
+def bundle_command(runs: pd.DataFrame, preset: Mapping, config: Mapping, runs_dir: str = RUNS_DIR) -> str:
     """agd.jobs.bundle's command line for a bundle's runs (without --manifest), with the preset's device and threads."""
     extra = ["--imagenet-root", imagenet_root(config)] if (runs["dataset"] == "imagenet").any() else []
     return shlex.join(str(a) for a in [*execution_args(preset, config), *extra,
-                                       *bundles.member_args(runs, RUNS_DIR)])
+                                       *bundles.member_args(runs, runs_dir)])
 
 
 def tuned_command(job: Mapping, preset: Mapping, config: Mapping) -> str:

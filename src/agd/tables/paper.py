@@ -1,4 +1,5 @@
-"""LaTeX generated from the results for paper/main.tex: the figures with their captions, and the numbers table."""
+"""LaTeX generated from the results for paper/main.tex: the figures with their captions, the claims and numbers
+tables, the paper's qualitative tables and the peers' section."""
 
 import re
 
@@ -30,21 +31,74 @@ def format_percent(value: float) -> str:
     return "--" if pd.isna(value) else f"{value:.1f}"
 
 
+def format_value(value: float, unit: str) -> str:
+    """A number as the table shows it: percent to one decimal, a learning rate as 1e-4, decades as an integer."""
+    if pd.isna(value):
+        return "--"
+    if unit == "lr":
+        return f"{value:.0e}".replace("e-0", "e-").replace("e+0", "e")
+    if unit == "decades":
+        return f"{value:g}"
+    return format_percent(value)
+
+
 def numbers_tex(numbers: pd.DataFrame) -> str:
-    """The paper's reported numbers beside the reproduced ones, as a longtable-free tabular."""
+    """The paper's reported numbers beside the reproduced ones, as a longtable-free tabular. The difference
+    is given where the reproduced run matches the paper's setting; otherwise the last column says what differs."""
     lines = [
-        "\\begin{tabular}{p{0.44\\linewidth}rrrl}",
+        "\\begin{tabular}{p{0.36\\linewidth}rrrp{0.24\\linewidth}}",
         "\\toprule",
         "quantity & reported & reproduced & difference & data \\\\",
         "\\midrule",
     ]
     for row in numbers.to_dict("records"):
+        unit = row.get("unit") if isinstance(row.get("unit"), str) else "%"
         difference = "--" if pd.isna(row["difference"]) else f"{row['difference']:+.1f}"
+        data = row["dataset"] if isinstance(row["dataset"], str) and row["dataset"] else "--"
+        reason = row.get("reason")
+        if isinstance(reason, str) and reason:
+            data += f" ({reason})"
         lines.append(
-            f"{escape(row['quantity'])} & {format_percent(row['reported'])} & {format_percent(row['reproduced'])}"
-            f" & {difference} & {escape(row['dataset'] or '--')} \\\\"
+            f"{escape(row['quantity'])} & {format_value(row['reported'], unit)} & "
+            f"{format_value(row['reproduced'], unit)} & {difference} & {escape(data)} \\\\"
         )
     lines += ["\\bottomrule", "\\end{tabular}", ""]
+    return "\n".join(lines)
+
+
+def claims_tex(claims: pd.DataFrame) -> str:
+    """The paper's claims and their verdicts on these runs, as a longtable (it may run over a page)."""
+    lines = [
+        "{\\small",
+        "\\begin{longtable}{p{0.40\\linewidth}p{0.11\\linewidth}p{0.41\\linewidth}}",
+        "\\toprule",
+        "claim & verdict & measured here \\\\",
+        "\\midrule",
+        "\\endhead",
+    ]
+    for row in claims.to_dict("records"):
+        measured = row["measured"] if isinstance(row["measured"], str) else ""
+        if isinstance(row["reason"], str) and row["reason"]:
+            measured = f"{measured} ({row['reason']})" if measured else row["reason"]
+        lines.append(f"{escape(row['claim'])} & {escape(row['verdict'])} & {escape(measured)} \\\\")
+    lines += ["\\bottomrule", "\\end{longtable}", "}", ""]
+    return "\n".join(lines)
+
+
+def qualitative_table_tex(table: pd.DataFrame, caption: str) -> str:
+    """One of the paper's qualitative tables (paper/tables/*.csv): yes/no cells as check and cross marks."""
+    marks = {"yes": "$\\checkmark$", "no": "$\\times$"}
+    columns = list(table.columns)
+    lines = [
+        "\\begin{table}[h]\\centering\\footnotesize\\setlength{\\tabcolsep}{4pt}",
+        "\\begin{tabular}{" + "l" * len(columns) + "}",
+        "\\toprule",
+        " & ".join(escape(c) for c in columns) + " \\\\",
+        "\\midrule",
+    ]
+    for row in table.to_dict("records"):
+        lines.append(" & ".join(marks.get(str(row[c]), escape(row[c])) for c in columns) + " \\\\")
+    lines += ["\\bottomrule", "\\end{tabular}", f"\\caption{{{escape(caption)}}}", "\\end{table}", ""]
     return "\n".join(lines)
 
 

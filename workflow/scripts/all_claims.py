@@ -1,0 +1,7 @@
+import pandas as pd
+
+from agd.tables.claims import all_claims
+
+claims = pd.read_csv(snakemake.input.claims)
+checked = [pd.read_csv(path) for path in snakemake.input.figures]
+all_claims(claims, checked, snakemake.params.preset).to_csv(snakemake.output[0], index=False)

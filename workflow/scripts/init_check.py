@@ -1,0 +1,6 @@
+import pandas as pd
+
+from agd.tables.init_check import init_table
+
+reference = pd.read_csv(snakemake.input.reference)
+init_table(snakemake.params.runs, snakemake.params.runs_dir, reference).to_csv(snakemake.output[0], index=False)
