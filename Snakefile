@@ -7,6 +7,9 @@
 # snakemake --cores all results/init_check.csv  the Fig. 3 grid at init only, against the paper
 # snakemake --report report.html                every figure with its caption, and the run summary
 
+include: "workflow/rules/read_config.smk"
+
+
 configfile: "config.yaml"
 
 

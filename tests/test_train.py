@@ -1,5 +1,6 @@
 """The training job end to end on the bundled MNIST subset: metrics, records, resume, divergence, bad input."""
 
+import hashlib
 import json
 import os
 import signal
@@ -268,3 +269,73 @@ def test_writes_are_atomic(tmp_path, monkeypatch):
         io.write_csv(target, ["a"], [{"a": 1}])
     assert target.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.csv"]
+
+
+# --- one job per run directory, files that agree, files others can read ---
+
+
+@pytest.mark.slow
+def test_two_jobs_on_one_directory_never_mix(tmp_path):
+    """Started together with different seeds on one --out: one trains, the other is refused, and what is left is
+    one run's files, consistent with each other."""
+    out = tmp_path / "run"
+    jobs = {seed: start_job(out, "--seed", str(seed)) for seed in (1, 2)}
+    results = {seed: (job.wait(timeout=300), job.stderr.read()) for seed, job in jobs.items()}
+    winners = [seed for seed, (code, _) in results.items() if code == 0]
+    assert len(winners) == 1, results
+    (loser,) = set(results) - set(winners)
+    code, said = results[loser]
+    # Refused while the winner holds the directory (75: try later), or after it finished (2: a different run).
+    if code == 75:
+        assert "in use by another job (pid" in said, said
+    else:
+        assert code == 2 and "different run" in said, said
+    record = json.loads((out / "run.json").read_text())
+    assert record["identity"]["seed"] == winners[0] and record["status"] == "completed"
+    assert json.loads((out / "identity.json").read_text())["seed"] == winners[0]
+    assert record["metrics_sha256"] == hashlib.sha256((out / "metrics.csv").read_bytes()).hexdigest()
+    assert not (out / ".lock").exists()
+
+
+@pytest.mark.slow
+def test_a_killed_run_is_not_taken_over_by_another(tmp_path, uninterrupted):
+    """Seed 1 killed mid-run, before or after its first checkpoint: seed 2 on the same --out is refused, and
+    seed 1 rerun finishes exactly as if never killed."""
+    out = tmp_path / "run"
+    job = start_job(out, "--checkpoint-every", "1000")  # no checkpoint yet when killed: metrics.csv only
+    wait_for_epochs(job, 2)
+    job.kill()
+    job.wait()
+    assert (out / "metrics.csv").exists() and not (out / "checkpoint.pt").exists()
+    other = subprocess.run([sys.executable, "-m", "agd.jobs.train", *RESUME_RUN, "--seed", "2", "--out", str(out)],
+                           capture_output=True, text=True)
+    assert other.returncode == 2 and "different run" in other.stderr, other.stderr
+    finish(out)
+    pd.testing.assert_frame_equal(read_metrics(out).drop(columns="time_s"), uninterrupted)
+
+
+def test_a_busy_directory_names_its_holder(tmp_path, capsys):
+    from agd.jobs import run_dir
+
+    with run_dir.RunLock(tmp_path / "run"):
+        code, _ = train(tmp_path, "--epochs", "0")
+        assert code == run_dir.EX_TEMPFAIL
+        assert f"in use by another job (pid {os.getpid()} on " in capsys.readouterr().err
+    assert train(tmp_path, "--epochs", "0")[0] == 0
+    assert not (tmp_path / "run" / ".lock").exists()
+
+
+def test_outputs_take_the_umask_and_json_is_strict(tmp_path):
+    """Colleagues can read results as any file the user writes; a diverged run's record has null, not NaN."""
+    code, out = train(tmp_path, "--optimizer", "sgd", "--lr", "1e6", "--epochs", "3")
+    assert code == 0
+    from agd import io
+
+    for name in ("metrics.csv", "run.json", "identity.json"):
+        assert (out / name).stat().st_mode & 0o777 == io.FILE_MODE, name
+
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    record = json.loads((out / "run.json").read_text(), parse_constant=refuse)
+    assert record["status"] == "diverged" and record["final"]["train_loss"] is None

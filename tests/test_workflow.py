@@ -362,3 +362,4 @@ def test_init_check_trains_epoch_0_of_the_fig3_grid_only(tmp_path):
     for run in table["run"]:
         metrics = pd.read_csv(tmp_path / "results/init_runs" / run / "metrics.csv")
         assert metrics["epoch"].tolist() == [0]
+

@@ -5,13 +5,20 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # agd, also when not pip-installed
+from snakemake.common.workdir_handler import WorkdirHandler
 
-from agd.plan import bundles, cluster, grid, init_check, lm_grid, peers, workflow as pipeline  # noqa: E402
+from agd.plan import bundles, cluster, grid, init_check, lm_grid, peers, smoke, workflow as pipeline  # noqa: E402
 from agd.plan.config import validate  # noqa: E402
 
 try:
     validate(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+    SMOKE = config["smoke"]
+    if SMOKE:
+        for note in smoke.apply(config):
+            print(f"smoke: {note}", file=sys.stderr)
+        # Always its own folder, also under -d: a smoke run's rows must never be taken for, or extended into, real runs.
+        workflow._workdir_handler = WorkdirHandler(Path(smoke.WORKDIR))
+        workflow._workdir_handler.change_to()
     PRESET = grid.preset_of(config)
     MEMBERS = grid.membership(config)
     RUNS = bundles.table(grid.runs(config), MEMBERS, PRESET).set_index("run", drop=False)
@@ -41,7 +48,7 @@ LOCAL_GPUS = workflow.global_resources["_nodes"].value is None and "gpu" in work
 if JOBS_PER_GPU > 1 and LOCAL_GPUS:
     workflow.register_resource("gpu", workflow.global_resources["gpu"].value * JOBS_PER_GPU)
 
-problem = pipeline.imagenet_problem(config, RUNS) or pipeline.openwebtext_problem(config, LM_RUNS)
+problem = None if SMOKE else pipeline.imagenet_problem(config, RUNS) or pipeline.openwebtext_problem(config, LM_RUNS)
 if problem:
     raise WorkflowError(problem)
 

@@ -11,7 +11,7 @@ def init_bundle_runs(wildcards):
 
 rule train_init:
     input:
-        lambda wildcards: pipeline.data_marker(init_bundle_runs(wildcards)["dataset"].iloc[0], DATA_DIR),
+        lambda wildcards: pipeline.data_marker(init_bundle_runs(wildcards)["dataset"].iloc[0], DATA_DIR, SMOKE),
     output:
         f"{init_check.BUNDLES_DIR}/{{bundle}}.json",
     log:

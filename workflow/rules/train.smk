@@ -17,7 +17,7 @@ def shared_gpu(wildcards):
 
 
 def train_inputs(wildcards):
-    return pipeline.data_marker(bundle_runs(wildcards)["dataset"].iloc[0], DATA_DIR)
+    return pipeline.data_marker(bundle_runs(wildcards)["dataset"].iloc[0], DATA_DIR, SMOKE)
 
 
 rule train:

@@ -11,7 +11,7 @@ rule prepare_text:
     wildcard_constraints:
         text="|".join(TEXTS),
     params:
-        root=lambda wildcards: pipeline.text_root_flag(wildcards.text, config),
+        root=lambda wildcards: "--synthetic" if SMOKE else pipeline.text_root_flag(wildcards.text, config),
     log:
         "logs/prepare_{text}.log",
     localrule: True  # downloads run on the submitting host, which has the network

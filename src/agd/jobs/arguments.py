@@ -9,7 +9,9 @@ import torch
 
 from agd.data.catalog import MNIST_LIKE, dataset_info, imagenet_missing
 from agd.jobs.distributed import launched_by_torchrun
+from agd.jobs.gpu_lease import LEASED
 from agd.models.catalog import CONV_ARCHS
+from agd.plan.checks import AT_LEAST_ONE, NOT_NEGATIVE, number_problem
 from agd.plan.specs import ImageRun, RunSpec
 
 
@@ -49,15 +51,20 @@ def parse(parser: argparse.ArgumentParser, spec: type[RunSpec], argv: list[str] 
 
 def execution_problem(args: argparse.Namespace, spec: type[RunSpec]) -> str | None:
     """What both training jobs check of where they run: threads, checkpoints, torchrun, CUDA."""
-    if args.threads is not None and args.threads < 1:
-        return f"--threads {args.threads}: use 1 or more"
-    if args.checkpoint_every < 0:
-        return f"--checkpoint-every {args.checkpoint_every}: use 0 (every epoch) or a number of seconds"
+    problem = (number_problem("--threads", args.threads, AT_LEAST_ONE) if args.threads is not None else None) or \
+        number_problem("--checkpoint-every", args.checkpoint_every, NOT_NEGATIVE)
+    if problem:
+        return problem
     if args.distribute and not launched_by_torchrun():
         return (f"--distribute runs one process per GPU under torchrun: torchrun --nproc-per-node K -m "
                 f"{spec.module} --distribute ...")
     if not args.distribute and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         return "started by torchrun with several processes but without --distribute: add --distribute"
+    leased = os.environ.get(LEASED)
+    if leased and args.device != "cpu" and not torch.cuda.is_available():
+        return (f"this job was leased GPU(s) {leased} (CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')}) "
+                "but torch sees no CUDA device there: check the ids (nvidia-smi -L) and torch's CUDA build, or "
+                "run on the CPU with --device cpu")
     if args.device == "cuda" and not torch.cuda.is_available():
         return "--device cuda, but torch sees no CUDA device here; use --device cpu (or auto)"
     return None
@@ -79,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--test-bs", type=int, default=1000, help="evaluation batch size (speed only)")
     run.add_argument("--imagenet-root", help="ImageNet folder with train/ and val/ (default: $IMAGENET_PATH)")
     run.add_argument("--num-workers", type=int, default=8, help="ImageNet DataLoader workers")
+    run.add_argument("--synthetic-data", action="store_true",
+                     help="random data of the dataset's shape, 2 training batches and 1 test batch, nothing downloaded "
+                          "(the smoke run: proves the run executes, its numbers mean nothing)")
     return parser
 
 
@@ -90,9 +100,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Image
 
 
 def image_problem(args: argparse.Namespace, run: ImageRun) -> str | None:
-    if args.test_bs < 1:
-        return "--test-bs must be at least 1"
-    if run.dataset == "imagenet":
+    problem = number_problem("--test-bs", args.test_bs, AT_LEAST_ONE) or \
+        number_problem("--num-workers", args.num_workers, NOT_NEGATIVE)
+    if problem:
+        return problem
+    if run.dataset == "imagenet" and not args.synthetic_data:
         root = args.imagenet_root or os.environ.get("IMAGENET_PATH")
         if not root:
             return ("--dataset imagenet needs the data: pass --imagenet-root DIR or set IMAGENET_PATH "

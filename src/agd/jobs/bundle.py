@@ -25,6 +25,7 @@ import os
 import shlex
 import sys
 from collections import defaultdict
+from contextlib import ExitStack
 from pathlib import Path
 
 import pandas as pd
@@ -126,7 +127,24 @@ def main(argv: list[str] | None = None) -> int:
             write_manifest(bundle.manifest, {Path(first_args.out): "ended"})
         return code
     device = arguments.resolve_device(first_args)
+    for args, spec in parsed:
+        problem = JOB.memory_problem(spec, device) or run_dir.out_problem(args.out)
+        if problem:
+            return fail(f"{args.out}: {problem} (nothing in the bundle was run)")
+    with ExitStack() as held:
+        try:
+            for args, _ in parsed:
+                held.enter_context(run_dir.RunLock(Path(args.out)))
+        except run_dir.RunDirBusy as e:
+            print(f"{PROG}: error: {e} (nothing in the bundle was run)", file=sys.stderr)
+            return run_dir.EX_TEMPFAIL
+        return train_bundle(bundle, parsed, device)
 
+
+def train_bundle(bundle: argparse.Namespace, parsed: list[tuple[argparse.Namespace, ImageRun]],
+                 device: torch.device) -> int:
+    """The bundle once it holds every member's directory."""
+    first_args = parsed[0][0]
     pending = []  # (args, spec, checkpoint state) of the members that have work left
     for args, spec in parsed:
         out = Path(args.out)
@@ -147,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     datasets = {}
     members = []
     for args, spec, state in pending:
-        key = (spec.dataset, pad_to(spec))
+        key = (spec.dataset, pad_to(spec), spec.batch_size if args.synthetic_data else None)
         if key not in datasets:
             try:
                 datasets[key] = load_data(args, spec, device)
@@ -162,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     with checkpoint.StopRequest() as stop:
         for cohort in cohorts(members, stack):
             for member in cohort.members:
-                run_dir.open_for_writing(member.out)
+                run_dir.open_for_writing(member.out, member.spec.identity())
 
             def ended(member: Member, status: str) -> None:
                 conclude(member, status, stop, started, device)

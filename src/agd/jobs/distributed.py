@@ -33,6 +33,11 @@ def launched_by_torchrun() -> bool:
     return all(name in os.environ for name in TORCHRUN_VARIABLES)
 
 
+def is_first_process() -> bool:
+    """Rank 0 under torchrun, or a process started alone (before the process group exists)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def start(device: torch.device) -> tuple[Ranks, torch.device]:
     """Join the process group torchrun set up; on CUDA each rank takes the GPU of its local rank."""
     ranks = Ranks(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_RANK"]))

@@ -5,6 +5,7 @@ A job (agd.jobs.train, agd.jobs.train_lm) supplies a Job: how to parse its comma
 checkpoint got, how to build its data, model, optimizer and loop, and what its run.json adds.
 """
 
+import contextlib
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,6 +51,8 @@ class Job:
     build: Callable[..., run_dir.RunState]
     # (args, training, device) -> what the job's run.json adds to the common fields.
     record: Callable[..., dict]
+    # (spec, device) -> a message naming the flags if the run's model cannot fit on the device, else None.
+    memory_problem: Callable[[object, torch.device], str | None]
     # (args, device) -> a message if the job cannot run on this device, else None.
     device_problem: Callable[[object, torch.device], str | None] = lambda args, device: None
     # (args, training, status) -> printed by the main process once the run ended (completed or diverged).
@@ -63,11 +66,22 @@ class Job:
         args, spec = self.parse_args(argv)
         out = Path(args.out)
         device = resolve_device(args)
-        problem = self.device_problem(args, device)
+        problem = (self.device_problem(args, device) or self.memory_problem(spec, device)
+                   or run_dir.out_problem(args.out))
         if problem:
             return self.fail(problem)
+        # Under torchrun the processes share one directory, which the first one holds for all.
+        try:
+            lock = run_dir.RunLock(out) if distributed.is_first_process() else contextlib.nullcontext()
+        except run_dir.RunDirBusy as e:
+            self.fail(str(e))
+            return run_dir.EX_TEMPFAIL
+        with lock:
+            return self.own(args, spec, out, device)
 
-        # What --out already holds: a finished run (nothing to do), a checkpoint (resume) or nothing.
+    def own(self, args, spec, out: Path, device: torch.device) -> int:
+        """The job once it holds --out: what --out already holds decides between a finished run (nothing to do),
+        a checkpoint (resume) and nothing (start)."""
         try:
             finished, state = run_dir.read(out, spec.identity(), spec.length, getattr(spec, spec.length),
                                            args.keep_checkpoint)
@@ -99,7 +113,7 @@ class Job:
             training.load_state_dict(state)
             print(f"resuming {out} at {training.position()}", file=sys.stderr)
         if ranks.is_main:
-            run_dir.open_for_writing(out)
+            run_dir.open_for_writing(out, spec.identity())
         started_at = now()
 
         with checkpoint.StopRequest() as stop:

@@ -5,16 +5,24 @@ import fcntl
 import getpass
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from agd.plan.checks import AT_LEAST_ONE, NOT_NEGATIVE, number_problem
+
 PROG = "agd-gpu-lease"
 EX_TEMPFAIL = 75
 BACKOFF_SECONDS = (0.5, 2.0)
+# What CUDA_VISIBLE_DEVICES accepts: an index, or a GPU or MIG instance UUID.
+DEVICE_ID = re.compile(r"\d+|(GPU|MIG)-[0-9A-Za-z-]+(/\d+)*")
+# Set for the leased command: a job that finds it set but no CUDA device refuses rather than train on the CPU.
+LEASED = "AGD_LEASED_GPUS"
 
 
 class GpusBusy(TimeoutError):
@@ -27,11 +35,21 @@ def say(message: str) -> None:
     print(f"{PROG}: {message}", file=sys.stderr, flush=True)
 
 
+class LeaseError(ValueError):
+    """The environment names GPUs or a lock directory that cannot be used: exit 2 with the message."""
+
+
 def available_devices(env: Mapping[str, str] = os.environ) -> list[str]:
-    """Candidate GPU ids in order of preference: AGD_GPU_IDS if set and non-empty, else what nvidia-smi lists."""
+    """Candidate GPU ids in order of preference: AGD_GPU_IDS if set and non-empty, else what nvidia-smi lists.
+    Raises LeaseError for an id that is neither an index nor a GPU/MIG UUID."""
     listed = env.get("AGD_GPU_IDS", "")
     if listed.strip():
-        return list(dict.fromkeys(d.strip() for d in listed.split(",") if d.strip()))
+        devices = list(dict.fromkeys(d.strip() for d in listed.split(",") if d.strip()))
+        bad = [d for d in devices if not DEVICE_ID.fullmatch(d)]
+        if bad:
+            raise LeaseError(f"AGD_GPU_IDS={listed!r}: {', '.join(map(repr, bad))} is not a GPU index (0, 1, ...) or "
+                             "a GPU-/MIG- UUID as nvidia-smi -L prints them; set AGD_GPU_IDS=0,1 or unset it")
+        return devices
     nvidia_smi = shutil.which("nvidia-smi", path=env.get("PATH"))
     if nvidia_smi is None:
         return []
@@ -55,7 +73,8 @@ def default_lock_dir() -> Path:
 
 def slot_file(lock_dir: Path, device: str, slot: int) -> Path:
     """A device's lock file for one of its job slots (slot 0's is the device's own: gpu<id>.lock)."""
-    return lock_dir / (f"gpu{device}.lock" if slot == 0 else f"gpu{device}.{slot}.lock")
+    name = device.replace("/", "_")  # a MIG instance's UUID may hold slashes
+    return lock_dir / (f"gpu{name}.lock" if slot == 0 else f"gpu{name}.{slot}.lock")
 
 
 def try_lock(path: Path) -> int | None:
@@ -141,6 +160,19 @@ def lease(count: int, lock_dir: Path, devices: Sequence[str], timeout: float, sl
         time.sleep(min(random.uniform(*BACKOFF_SECONDS), remaining))
 
 
+def usable_lock_dir(lock_dir: Path) -> Path:
+    """The lock directory, made if missing; LeaseError if it cannot hold lock files."""
+    try:
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.mkstemp(dir=lock_dir, prefix=".probe.")
+    except OSError as e:
+        raise LeaseError(f"AGD_GPU_LOCK_DIR={lock_dir}: cannot hold lock files there ({e.strerror}); point "
+                         "AGD_GPU_LOCK_DIR at a writable directory on this node, or unset it") from e
+    os.close(probe[0])
+    os.unlink(probe[1])
+    return lock_dir
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -173,12 +205,11 @@ def main(argv: list[str] | None = None) -> int:
     args, command = parser.parse_args(argv[:split]), argv[split + 1:]
     if not command:
         parser.error("no command after --")
-    if args.count < 1:
-        parser.error(f"--count must be at least 1, got {args.count}")
-    if args.timeout < 0:
-        parser.error(f"--timeout must be at least 0, got {args.timeout:g}")
-    if args.slots_per_gpu < 1:
-        parser.error(f"--slots-per-gpu must be at least 1, got {args.slots_per_gpu}")
+    problem = (number_problem("--count", args.count, AT_LEAST_ONE)
+               or number_problem("--timeout", args.timeout, NOT_NEGATIVE, tensor=False)
+               or number_problem("--slots-per-gpu", args.slots_per_gpu, AT_LEAST_ONE))
+    if problem:
+        parser.error(problem)
     if args.share and args.count != 1:
         parser.error(f"--share leases one slot of one GPU; it cannot go with --count {args.count}")
 
@@ -186,14 +217,17 @@ def main(argv: list[str] | None = None) -> int:
     if "CUDA_VISIBLE_DEVICES" in env:
         say(f"CUDA_VISIBLE_DEVICES={env['CUDA_VISIBLE_DEVICES']} already set; leasing nothing")
         return run(command, env)
-    devices = available_devices(env)
-    if not devices:
-        say("no GPUs found; running the command without CUDA_VISIBLE_DEVICES")
-        return run(command, env)
-    if args.count > len(devices):
-        parser.error(f"--count {args.count} but only {len(devices)} GPU(s) exist: {','.join(devices)}")
+    try:
+        devices = available_devices(env)
+        if not devices:
+            say("no GPUs found; running the command without CUDA_VISIBLE_DEVICES")
+            return run(command, env)
+        if args.count > len(devices):
+            parser.error(f"--count {args.count} but only {len(devices)} GPU(s) exist: {','.join(devices)}")
+        lock_dir = usable_lock_dir(Path(env.get("AGD_GPU_LOCK_DIR") or default_lock_dir()))
+    except LeaseError as e:
+        parser.error(str(e))
 
-    lock_dir = Path(env.get("AGD_GPU_LOCK_DIR") or default_lock_dir())
     try:
         held = lease(args.count, lock_dir, devices, args.timeout, args.slots_per_gpu, args.share)
     except GpusBusy as busy:
@@ -208,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     # The exec'd command inherits the locked descriptors, so it holds the leases until it exits or is killed.
     for _, fd in held:
         os.set_inheritable(fd, True)
-    env["CUDA_VISIBLE_DEVICES"] = ",".join(dict.fromkeys(device for device, _ in held))
+    env["CUDA_VISIBLE_DEVICES"] = env[LEASED] = ",".join(dict.fromkeys(device for device, _ in held))
     plural = "s" if "," in env["CUDA_VISIBLE_DEVICES"] else ""
     shared = f" (one of its {args.slots_per_gpu} job slots)" if args.share else ""
     say(f"using GPU{plural} {env['CUDA_VISIBLE_DEVICES']}{shared}")

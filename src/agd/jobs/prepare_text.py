@@ -2,8 +2,10 @@
 
 import argparse
 import sys
+from pathlib import Path
 
-from agd.data.text import TEXTS, load_text, prepare_text
+from agd.data.synthetic import write_synthetic_text
+from agd.data.text import META, TEXTS, load_text, prepare_text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -11,9 +13,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("name", choices=TEXTS)
     parser.add_argument("--data-dir", default="data")
     parser.add_argument("--root", help="a local copy of the text (see agd.data.text.prepare_text)")
+    parser.add_argument("--synthetic", action="store_true",
+                        help="random tokens of the text's vocabulary instead of the text (the smoke run)")
     args = parser.parse_args(argv)
     try:
-        directory = prepare_text(args.name, args.data_dir, root=args.root)
+        if args.synthetic:
+            directory = Path(args.data_dir) / args.name
+            directory.mkdir(parents=True, exist_ok=True)
+            if not (directory / META).exists():
+                write_synthetic_text(args.name, directory)
+        else:
+            directory = prepare_text(args.name, args.data_dir, root=args.root)
         data = load_text(args.name, args.data_dir, device="cpu", prepare=False)
     except (RuntimeError, FileNotFoundError, ValueError) as e:
         print(f"prepare_text: {e}", file=sys.stderr)

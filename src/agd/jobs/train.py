@@ -16,7 +16,8 @@ import torch
 from tqdm import tqdm
 
 from agd.data.loading import load_dataset
-from agd.jobs import batched, checkpoint, distributed, run_dir
+from agd.data.synthetic import synthetic_images
+from agd.jobs import batched, checkpoint, distributed, memory, run_dir
 from agd.jobs.arguments import input_spec, pad_to, parse_args
 from agd.jobs.driver import Job, JobError
 from agd.jobs.metrics import COLUMNS, EpochMeter, UpdateSize, evaluate, summary_line
@@ -288,6 +289,8 @@ def epoch_summary(row: dict, epochs: int) -> str:
 
 
 def load_data(args, spec: ImageRun, device: torch.device):
+    if args.synthetic_data:
+        return synthetic_images(spec.dataset, pad_to=pad_to(spec), batch_size=spec.batch_size, device=device)
     try:
         return load_dataset(spec.dataset, device=device, data_dir=args.data_dir, pad_to=pad_to(spec),
                             imagenet_root=args.imagenet_root, num_workers=args.num_workers)
@@ -338,7 +341,15 @@ def overshoot(args, state: dict) -> str | None:
     return f"{done} epochs, more than --epochs {args.epochs}" if done > args.epochs else None
 
 
-JOB = Job(prog=ImageRun.program, parse_args=parse_args, overshoot=overshoot, build=build, record=record, ended=ended)
+def memory_problem(spec: ImageRun, device: torch.device) -> str | None:
+    info = input_spec(spec)
+    sizes = f"--depth {spec.depth}" if spec.arch == "fcn" else f"--arch {spec.arch}"
+    flags = f"{sizes} --width {spec.width}"
+    return memory.memory_problem(memory.image_parameters(spec, info.input_shape, info.num_classes), device, flags)
+
+
+JOB = Job(prog=ImageRun.program, parse_args=parse_args, overshoot=overshoot, build=build, record=record, ended=ended,
+          memory_problem=memory_problem)
 main = JOB.main
 
 

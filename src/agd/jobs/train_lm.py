@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from agd.data.text import TokenData, load_text
-from agd.jobs import checkpoint, distributed, run_dir
+from agd.jobs import checkpoint, distributed, memory, run_dir
 from agd.jobs.driver import Job, JobError
 from agd.jobs.lm_arguments import autocast_dtype, parse_args, use_compile
 from agd.jobs.metrics import RunningStats, UpdateSize, summary_line
@@ -284,7 +284,12 @@ def ended(args, training: LMTraining, status: str) -> None:
         print(f"diverged at iteration {training.iteration}: the loss is not finite; run recorded as diverged")
 
 
-JOB = Job(prog=LMRun.program, parse_args=parse_args, overshoot=overshoot, build=build, record=record,
+def memory_problem(spec: LMRun, device: torch.device) -> str | None:
+    flags = f"--n-layer {spec.n_layer} --n-embd {spec.n_embd}"
+    return memory.memory_problem(memory.lm_parameters(spec), device, flags)
+
+
+JOB = Job(memory_problem=memory_problem, prog=LMRun.program, parse_args=parse_args, overshoot=overshoot, build=build, record=record,
           device_problem=device_problem, ended=ended)
 main = JOB.main
 

@@ -17,14 +17,14 @@ class GPTConfig:
     parametrization: str = "standard"
 
     def __post_init__(self):
+        for field in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+            if getattr(self, field) < 1:
+                raise ValueError(f"{field} must be a positive integer, got {getattr(self, field)}")
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd {self.n_embd} is not a multiple of n_head {self.n_head}; "
                              "choose n_embd = n_head * head_dim")
         if self.parametrization not in PARAMETRIZATIONS:
             raise ValueError(f"parametrization {self.parametrization!r}: choose one of {PARAMETRIZATIONS}")
-        for field in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
-            if getattr(self, field) < 1:
-                raise ValueError(f"{field} must be a positive integer, got {getattr(self, field)}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout {self.dropout} must lie in [0, 1)")
 

@@ -61,7 +61,7 @@ def optimizer_settings(panel: dict) -> list[tuple[str, dict]]:
 
 def panel_specs(panel: dict) -> Iterator[ImageRun]:
     """The panel's runs, their optimizers' defaults filled in (a learning-rate-free peer's rate multiplier)."""
-    depths = panel.get("depth", [None]) if panel["arch"] == "fcn" else [None]
+    depths = panel.get("depth", [None])  # a conv panel with a depth is refused by ImageRun.problems
     for depth, width, batch_size, (optimizer, settings), seed in itertools.product(
         depths, panel.get("width", [None]), panel["batch_size"], optimizer_settings(panel), panel.get("seeds", [0])
     ):

@@ -16,7 +16,6 @@ attempts. This module imports no torch.
 
 import argparse
 import dataclasses
-import math
 import types
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -26,18 +25,21 @@ from agd.data.catalog import DATASETS, TEXTS
 from agd.models.catalog import ARCHS, CIFAR_ONLY, DEFAULT_FCN_DEPTH, LOSSES, default_width
 from agd.models.gpt_config import GPTConfig
 from agd.optim import registry
+from agd.plan.checks import AT_LEAST_ONE, NOT_NEGATIVE, POSITIVE, Bounds, number_problem
 
 KEY, LOGGED, LENGTH = "key", "logged", "length"
 # Batches are drawn from (seed, index) streams; the largest seed is kept for the evaluation stream.
 EVAL_SEED = 2**31 - 1
+SEED = Bounds(minimum=0, below=EVAL_SEED, why="the largest seed draws the evaluation batches")
 
 
 def setting(default, *, help: str = "", role: str = KEY, flag: str | None = None, choices=None,
-            column: str | bool | None = None, group: str | None = None):
-    """A spec field: its default and how it appears on the command line and in tables (`column`: the
-    aggregated CSVs' name for it, the field's own by default, False for a setting they leave out)."""
+            column: str | bool | None = None, group: str | None = None, bounds: Bounds = Bounds()):
+    """A spec field: its default, where its values may lie, and how it appears on the command line and in
+    tables (`column`: the aggregated CSVs' name for it, the field's own by default, False for a setting they
+    leave out)."""
     return dataclasses.field(default=default, metadata=dict(help=help, role=role, flag=flag, choices=choices,
-                                                            column=column, group=group))
+                                                            column=column, group=group, bounds=bounds))
 
 
 def _value_type(annotation) -> type:
@@ -77,6 +79,7 @@ class Field:
     choices: tuple | None
     column: str | None  # None: not a column of the aggregated CSVs
     group: str | None
+    bounds: Bounds
 
     @property
     def dest(self) -> str:
@@ -97,7 +100,8 @@ class RunSpec:
         return tuple(
             Field(f.name, _value_type(f.type), f.default, f.metadata["role"],
                   f.metadata["flag"] or "--" + f.name.replace("_", "-"), f.metadata["help"], f.metadata["choices"],
-                  None if f.metadata["column"] is False else f.metadata["column"] or f.name, f.metadata["group"])
+                  None if f.metadata["column"] is False else f.metadata["column"] or f.name, f.metadata["group"],
+                  f.metadata["bounds"])
             for f in dataclasses.fields(cls)
         )
 
@@ -184,10 +188,10 @@ class RunSpec:
                 yield f"{f.flag} is a setting of {owners}; {self.optimizer} {instead}, drop {f.flag}"
         for f in self.fields():
             value = getattr(self, f.name)
-            if f.kind is float and value is not None and not math.isfinite(value):
-                yield f"{f.flag} {value}: must be a finite number"
-        if not 0 <= self.seed < EVAL_SEED:
-            yield f"--seed {self.seed}: use 0 <= seed < {EVAL_SEED}"
+            if value is not None and f.kind in (int, float):
+                problem = number_problem(f.flag, value, f.bounds)
+                if problem:
+                    yield problem
 
 
 @dataclass(frozen=True)
@@ -202,18 +206,23 @@ class ImageRun(RunSpec):
     arch: str = setting("fcn", choices=ARCHS)
     dataset: str = setting("cifar10", choices=DATASETS)
     loss: str = setting("mse", choices=LOSSES, help="mse: the paper's square loss; xent: cross-entropy")
-    depth: int | None = setting(None, help=f"FCN depth: number of linear layers (default {DEFAULT_FCN_DEPTH})")
-    width: int | None = setting(None, help="FCN width, or the base width of a conv net (default 256 / 64)")
-    batch_size: int = setting(128, flag="--train-bs", help="training mini-batch size")
+    depth: int | None = setting(None, help=f"FCN depth: number of linear layers (default {DEFAULT_FCN_DEPTH})",
+                                bounds=Bounds(minimum=2, why="an FCN needs an input and an output layer"))
+    width: int | None = setting(None, help="FCN width, or the base width of a conv net (default 256 / 64)",
+                                bounds=AT_LEAST_ONE)
+    batch_size: int = setting(128, flag="--train-bs", help="training mini-batch size", bounds=AT_LEAST_ONE)
     optimizer: str = setting("agd", choices=registry.names(registry.IMAGE))
     lr: float | None = setting(None, help="learning rate of an optimizer that takes one (default: the registry's, "
-                                          "adam 1e-3, sgd 0.1)")
-    seed: int = setting(0)
+                                          "adam 1e-3, sgd 0.1)", bounds=POSITIVE)
+    seed: int = setting(0, bounds=SEED)
     bias: bool = setting(False, help="enable biases and BN affine parameters (needs agd-bias for AGD)")
-    beta: float = setting(1.0, column=False, help="xent inverse temperature: logits are multiplied by it")
-    gain: float = setting(1.0, column=False, help="AGD update multiplier (the paper used 1)")
-    log_steps: int = setting(0, role=LOGGED, help="also log a row after each of the first N iterations")
-    epochs: int = setting(200, role=LENGTH, help="training epochs after the epoch-0 pass at init")
+    beta: float = setting(1.0, column=False, help="xent inverse temperature: logits are multiplied by it",
+                          bounds=POSITIVE)
+    gain: float = setting(1.0, column=False, help="AGD update multiplier (the paper used 1)", bounds=POSITIVE)
+    log_steps: int = setting(0, role=LOGGED, help="also log a row after each of the first N iterations",
+                             bounds=NOT_NEGATIVE)
+    epochs: int = setting(200, role=LENGTH, help="training epochs after the epoch-0 pass at init",
+                          bounds=NOT_NEGATIVE)
 
     def run_id(self) -> str:
         """A readable directory, e.g. fcn-mnist5k-mse/d8-w256-bs128/adam-lr1e-04/seed0."""
@@ -227,31 +236,14 @@ class ImageRun(RunSpec):
 
     def problems(self) -> Iterator[str]:
         yield from super().problems()
-        if self.arch == "fcn":
-            if self.depth is not None and self.depth < 2:
-                yield f"--depth {self.depth}: an FCN needs at least 2 layers (input and output); use --depth 2 or more"
-        elif self.depth is not None:
+        if self.arch != "fcn" and self.depth is not None:
             yield f"--depth applies to --arch fcn only; {self.arch} has a fixed depth, drop --depth"
-        if self.width is not None and self.width < 1:
-            yield f"--width {self.width}: the width must be a positive integer"
-        if self.lr is not None and self.lr <= 0:
-            yield f"--lr {self.lr}: a learning rate must be positive"
-        if self.gain <= 0:
-            yield f"--gain {self.gain}: the gain must be positive"
         if self.bias and not registry.get(self.optimizer).trains_bias:
             bias_variants = ", ".join(n for n in registry.names(self.job, registry.AGD) if registry.get(n).trains_bias)
             yield (f"--bias with --optimizer {self.optimizer}: Algorithm 1 has no rule for biases; "
                    f"use --optimizer {bias_variants}")
         if self.loss == "mse" and self.beta != 1.0:
             yield "--beta scales the logits of --loss xent; it has no meaning for --loss mse, drop it"
-        if self.beta <= 0:
-            yield f"--beta {self.beta}: the inverse temperature must be positive"
-        if self.batch_size < 1:
-            yield "--train-bs must be at least 1"
-        if self.epochs < 0:
-            yield f"--epochs {self.epochs}: use 0 (the init pass only) or more"
-        if self.log_steps < 0:
-            yield f"--log-steps {self.log_steps}: use 0 (off) or a positive number of iterations"
         if self.arch in CIFAR_ONLY and self.dataset == "imagenet":
             yield f"--arch {self.arch} is the CIFAR variant (32x32 inputs); on imagenet use --arch resnet50 or fcn"
 
@@ -290,33 +282,42 @@ class LMRun(RunSpec):
     module: ClassVar[str] = "agd.jobs.train_lm"
 
     text: str = setting("python_docs_char", choices=TEXTS, group=DATA)
-    n_layer: int = setting(6, group=MODEL)
-    n_head: int = setting(6, group=MODEL)
-    n_embd: int = setting(384, group=MODEL)
-    block_size: int = setting(256, group=MODEL)
-    dropout: float = setting(0.2, group=MODEL)
+    n_layer: int = setting(6, group=MODEL, bounds=AT_LEAST_ONE)
+    n_head: int = setting(6, group=MODEL, bounds=AT_LEAST_ONE)
+    n_embd: int = setting(384, group=MODEL, bounds=AT_LEAST_ONE)
+    block_size: int = setting(256, group=MODEL, bounds=AT_LEAST_ONE)
+    dropout: float = setting(0.2, group=MODEL, bounds=Bounds(minimum=0, below=1))
     bias: bool = setting(False, group=MODEL,
                          help="biases in the linear layers and LayerNorms")
-    batch_size: int = setting(64, group=TRAINING, help="sequences per micro-batch")
-    grad_accum: int = setting(1, group=TRAINING, help="micro-batches per iteration (averaged)")
-    eval_interval: int = setting(250, group=TRAINING, column=False, help="iterations between metric rows")
-    eval_iters: int = setting(200, group=TRAINING, column=False, help="batches per loss estimate")
+    batch_size: int = setting(64, group=TRAINING, help="sequences per micro-batch", bounds=AT_LEAST_ONE)
+    grad_accum: int = setting(1, group=TRAINING, help="micro-batches per iteration (averaged)", bounds=AT_LEAST_ONE)
+    eval_interval: int = setting(250, group=TRAINING, column=False, help="iterations between metric rows",
+                                 bounds=AT_LEAST_ONE)
+    eval_iters: int = setting(200, group=TRAINING, column=False, help="batches per loss estimate",
+                              bounds=AT_LEAST_ONE)
     optimizer: str = setting("agd", choices=registry.names(registry.LM), group=OPTIMIZER)
-    gain: float = setting(1.0, group=OPTIMIZER, column=False, help="AGD update multiplier (1 throughout the paper)")
-    lr: float | None = setting(None, column="peak_lr", group=OPTIMIZER, help="AdamW peak learning rate (default 1e-3)")
+    gain: float = setting(1.0, group=OPTIMIZER, column=False, help="AGD update multiplier (1 throughout the paper)",
+                          bounds=POSITIVE)
+    lr: float | None = setting(None, column="peak_lr", group=OPTIMIZER, help="AdamW peak learning rate (default 1e-3)",
+                               bounds=POSITIVE)
     min_lr: float | None = setting(None, group=OPTIMIZER, column=False,
-                                   help="AdamW rate at the end of the cosine (default lr/10)")
-    warmup_iters: int | None = setting(None, group=OPTIMIZER, help="AdamW linear warmup (default 100)")
+                                   help="AdamW rate at the end of the cosine (default lr/10)", bounds=NOT_NEGATIVE)
+    warmup_iters: int | None = setting(None, group=OPTIMIZER, help="AdamW linear warmup (default 100)",
+                                       bounds=NOT_NEGATIVE)
     lr_decay_iters: int | None = setting(None, group=OPTIMIZER, column=False,
-                                         help="AdamW cosine length (default --max-iters)")
-    beta1: float | None = setting(None, group=OPTIMIZER, column=False, help="AdamW beta1 (default 0.9)")
-    beta2: float | None = setting(None, group=OPTIMIZER, column=False, help="AdamW beta2 (default 0.99)")
+                                         help="AdamW cosine length (default --max-iters)", bounds=NOT_NEGATIVE)
+    beta1: float | None = setting(None, group=OPTIMIZER, column=False, help="AdamW beta1 (default 0.9)",
+                                  bounds=Bounds(minimum=0, below=1))
+    beta2: float | None = setting(None, group=OPTIMIZER, column=False, help="AdamW beta2 (default 0.99)",
+                                  bounds=Bounds(minimum=0, below=1))
     weight_decay: float | None = setting(None, group=OPTIMIZER, column=False,
-                                         help="AdamW decoupled weight decay on matrices (default 0.1)")
+                                         help="AdamW decoupled weight decay on matrices (default 0.1)",
+                                         bounds=NOT_NEGATIVE)
     grad_clip: float | None = setting(None, group=OPTIMIZER, column=False,
-                                      help="AdamW global gradient-norm clip, 0 for none (default 1.0)")
-    seed: int = setting(0, group=TRAINING)
-    max_iters: int = setting(5000, role=LENGTH, group=TRAINING)
+                                      help="AdamW global gradient-norm clip, 0 for none (default 1.0)",
+                                      bounds=NOT_NEGATIVE)
+    seed: int = setting(0, group=TRAINING, bounds=SEED)
+    max_iters: int = setting(5000, role=LENGTH, group=TRAINING, bounds=NOT_NEGATIVE)
 
     def run_id(self) -> str:
         """A readable directory, e.g.
@@ -338,18 +339,6 @@ class LMRun(RunSpec):
                       n_embd=self.n_embd, dropout=self.dropout, bias=self.bias)
         except ValueError as e:
             yield f"model: {e}"
-        for name in ("batch_size", "grad_accum", "eval_interval", "eval_iters", "gain", "lr", "beta1", "beta2"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                yield f"--{name.replace('_', '-')} {value} must be positive"
-        for name in ("max_iters", "warmup_iters", "lr_decay_iters", "min_lr", "weight_decay", "grad_clip"):
-            value = getattr(self, name)
-            if value is not None and value < 0:
-                yield f"--{name.replace('_', '-')} {value} must not be negative"
-        for name in ("beta1", "beta2"):
-            value = getattr(self, name)
-            if value is not None and value >= 1:
-                yield f"--{name} {value} must be below 1"
         if registry.get(self.optimizer).scheduled:
             yield from self.filled().schedule_problems()
 

@@ -7,12 +7,18 @@ as much as any needs (epoch e of a run does not depend on how many epochs follow
 import pandas as pd
 
 from agd.optim import registry
+from agd.plan.errors import ConfigError
 from agd.plan.specs import KEY, RunSpec
 
 
 def member(spec: RunSpec, **context) -> dict:
     """A membership row: the context (figure, panel, gpus, enabled, ...), the run's key settings and
-    family, and as `panel_<name>` the length and logging this panel asks of it."""
+    family, and as `panel_<name>` the length and logging this panel asks of it. A run its job would refuse is
+    a ConfigError naming the figure and panel, raised while planning (the job's own checks, agd.plan.specs)."""
+    problem = spec.problem()
+    if problem:
+        where = ", ".join(f"{name} {context[name]}" for name in ("figure", "panel") if name in context)
+        raise ConfigError(f"config.yaml: {where}: {spec.program} would refuse a run of it: {problem}")
     row = {**context, "run": spec.run_id(), "family": registry.family_of(spec.optimizer)}
     for f in spec.fields():
         row[f.name if f.role == KEY else f"panel_{f.name}"] = getattr(spec, f.name)

@@ -18,9 +18,10 @@ RUNS_DIR = "results/runs"
 BUNDLES_DIR = "results/bundles"
 
 
-def data_marker(dataset: str, data_dir: str) -> list[str]:
-    """The file download_data leaves once `dataset` is on disk; nothing for bundled or local sets."""
-    return [f"{data_dir}/.{dataset}.ready"] if dataset in DOWNLOADABLE else []
+def data_marker(dataset: str, data_dir: str, smoke: bool = False) -> list[str]:
+    """The file download_data leaves once `dataset` is on disk; nothing for bundled or local sets, or for the
+    smoke run's made-up data."""
+    return [f"{data_dir}/.{dataset}.ready"] if dataset in DOWNLOADABLE and not smoke else []
 
 
 def imagenet_root(config: Mapping) -> str | None:
@@ -36,6 +37,13 @@ def execution_args(preset: Mapping, config: Mapping) -> list:
     return args
 
 
+def image_args(preset: Mapping, config: Mapping, datasets) -> list:
+    """What an image job is told besides: the ImageNet root, or in the smoke run to make its data up."""
+    if config.get("smoke"):
+        return ["--synthetic-data"]
+    return ["--imagenet-root", imagenet_root(config)] if "imagenet" in set(datasets) else []
+
+
 def command(spec: RunSpec, preset: Mapping, config: Mapping) -> str:
     return shlex.join(str(a) for a in [*spec.argv(), *execution_args(preset, config)])
 
@@ -43,20 +51,20 @@ def command(spec: RunSpec, preset: Mapping, config: Mapping) -> str:
 def train_command(run: Mapping, preset: Mapping, config: Mapping) -> str:
     """The agd-train command line of one run-table row (without --out), with the preset's device and threads."""
     spec = ImageRun.from_row(run)
-    extra = ["--imagenet-root", imagenet_root(config)] if spec.dataset == "imagenet" else []
+    extra = image_args(preset, config, [spec.dataset])
     return command(spec, preset, config) + (" " + shlex.join(extra) if extra else "")
 
 
 def bundle_command(runs: pd.DataFrame, preset: Mapping, config: Mapping, runs_dir: str = RUNS_DIR) -> str:
     """agd.jobs.bundle's command line for a bundle's runs (without --manifest), with the preset's device and threads."""
-    extra = ["--imagenet-root", imagenet_root(config)] if (runs["dataset"] == "imagenet").any() else []
+    extra = image_args(preset, config, runs["dataset"])
     return shlex.join(str(a) for a in [*execution_args(preset, config), *extra,
                                        *bundles.member_args(runs, runs_dir)])
 
 
 def tuned_command(job: Mapping, preset: Mapping, config: Mapping) -> str:
     """agd.jobs.bundle's command line for a tuned-evaluation job (agd.plan.peers), without --manifest."""
-    args = [*execution_args(preset, config), "--tune-from", *(f"{RUNS_DIR}/{run}" for run in job["candidates"]),
+    args = [*execution_args(preset, config), *image_args(preset, config, []), "--tune-from", *(f"{RUNS_DIR}/{run}" for run in job["candidates"]),
             "--tune-epochs", job["epochs"], "--tuning-rule", job["rule"], "--evaluate-seeds", *job["seeds"]]
     return shlex.join(str(a) for a in args)
 

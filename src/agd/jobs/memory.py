@@ -1,0 +1,64 @@
+"""Whether a run's model can fit in its device's memory, decided from its settings before data is loaded or a
+weight is allocated: a width of a billion is refused with the flags that asked for it, not by the allocator."""
+
+import os
+
+import torch
+
+from agd.models.build import build_model
+from agd.plan.specs import ImageRun, LMRun
+
+# float32 weights and gradients and two optimizer moments (Adam's): a lower bound, activations not counted.
+BYTES_PER_PARAMETER = 16
+SMALLEST_VOCABULARY = 256  # character-level texts; the real vocabulary is known only once the text is read
+
+
+def fcn_parameters(inputs: int, classes: int, depth: int, width: int, bias: bool) -> int:
+    weights = inputs * width + (depth - 2) * width * width + width * classes
+    return weights + ((depth - 1) * width + classes if bias else 0)
+
+
+def image_parameters(spec: ImageRun, input_shape: tuple[int, int, int], num_classes: int) -> int:
+    """The FCN's by formula (a depth of 1e8 is not built to count it). A conv net's channels are multiples of its
+    base width w, so its count is a quadratic a w^2 + b w + c: built on the meta device at w = 1, 2, 3 (no
+    weight allocated, no overflow at a width of 1e9) and evaluated at the run's width."""
+    if spec.arch == "fcn":
+        channels, height, width = input_shape
+        return fcn_parameters(channels * height * width, num_classes, spec.depth, spec.width, spec.bias)
+
+    def count(width: int) -> int:
+        with torch.device("meta"):
+            model = build_model(spec.arch, input_shape=input_shape, num_classes=num_classes, width=width,
+                                bias=spec.bias)
+        return sum(p.numel() for p in model.parameters())
+
+    p1, p2, p3 = count(1), count(2), count(3)
+    a2 = p3 - 2 * p2 + p1  # 2a
+    b = p2 - p1 - 3 * a2 // 2
+    c = p1 - a2 // 2 - b
+    w = spec.width
+    return a2 * w * w // 2 + b * w + c
+
+
+def lm_parameters(spec: LMRun) -> int:
+    """The GPT's weights (nanoGPT's layout, tied embedding) at the smallest vocabulary a text can have."""
+    e = spec.n_embd
+    per_layer = 12 * e * e + (13 * e if spec.bias else 0)
+    return spec.n_layer * per_layer + (SMALLEST_VOCABULARY + spec.block_size) * e
+
+
+def capacity(device: torch.device) -> int:
+    """Bytes of memory on `device`: the GPU's own, or the machine's RAM."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def memory_problem(parameters: int, device: torch.device, flags: str) -> str | None:
+    """A message naming `flags` if `parameters` cannot fit on `device`, else None."""
+    need, have = parameters * BYTES_PER_PARAMETER, capacity(device)
+    if need <= have:
+        return None
+    return (f"{flags}: the model has {parameters:.3g} parameters, at least {need / 2**30:,.0f} GiB for weights, "
+            f"gradients and optimizer state, more than the {have / 2**30:,.0f} GiB of memory of {device.type}; "
+            "use a smaller model")

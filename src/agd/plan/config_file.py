@@ -1,0 +1,48 @@
+"""config.yaml read strictly, before Snakemake reads it: a YAML syntax error is named by line and column, and a
+key given twice in one mapping (which YAML loaders resolve silently by keeping the last, dropping a whole figure
+or panel) is an error naming the key and both lines."""
+
+from pathlib import Path
+
+import yaml
+
+from agd.plan.errors import ConfigError
+
+
+class StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys."""
+
+
+def _mapping(loader: StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the key {key!r} is given twice (first on line {seen[key] + 1}); YAML would keep only "
+                            "the last: rename or merge one of them", key_node.start_mark)
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
+def load(path: Path) -> dict:
+    """The file's contents; ConfigError with the file, line and column of a syntax error or a duplicate key."""
+    path = Path(path)
+    try:
+        return yaml.load(path.read_text(), Loader=StrictLoader) or {}
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: {e.problem or e.context}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: {e}") from None
+
+
+def check(paths) -> None:
+    """Read each config file that exists strictly (see `load`)."""
+    for path in paths:
+        if Path(path).exists():
+            load(path)

@@ -1,0 +1,68 @@
+"""The smoke run (`snakemake --config smoke=true`): every run of the chosen preset, ImageNet and OpenWebText panels
+included, for two steps on random data of the right shape made on the fly, on the CPU, in the folder smoke/;
+then every figure and the paper from those rows. It proves before any GPU hour is spent that no job of the grid
+fails on a shape, an argument or a missing file. Its numbers mean nothing.
+
+The runs keep the preset's architectures, widths, depths and batch sizes, except where a CPU's memory cannot
+hold one step (`REDUCED_BATCH`): each such change is returned as a note and printed when the workflow plans."""
+
+from collections.abc import Mapping
+
+WORKDIR = "smoke"
+THREADS = 1
+# Image datasets whose batch is cut to fit a CPU step: ImageNet's 1024 images of 224x224 through ResNet-50.
+REDUCED_BATCH = {"imagenet": 32}
+# Texts whose GPT is given one sequence per micro-batch and one micro-batch per step (GPT-2: 12 x 40 of 1024).
+REDUCED_TEXTS = ("openwebtext",)
+LM_ITERATIONS = 2
+
+
+def apply(config: dict) -> list[str]:
+    """Turn the validated config into its smoke run, in place; returns what was reduced, one note each."""
+    preset = config["presets"][config["preset"]]
+    preset["device"] = "cpu"
+    preset["threads"] = THREADS
+    for gate in ("imagenet", "openwebtext"):
+        config.setdefault(gate, {})["enabled"] = True
+    notes = []
+    for figure, spec in preset["figures"].items():
+        for name, panel in spec["panels"].items():
+            notes += _image_panel(panel, f"{figure}/{name}")
+    peers = preset.get("peers")
+    if peers:
+        for name, cell in peers["cells"].items():
+            notes += _image_panel(cell, f"peers/{name}")
+    for name, panel in preset.get("transformer", {}).get("panels", {}).items():
+        notes += _lm_panel(panel, f"transformer/{name}")
+    return notes
+
+
+def _image_panel(panel: dict, where: str) -> list[str]:
+    """One epoch of synthetic data is two steps (agd.data.synthetic)."""
+    panel.pop("iterations", None)
+    panel["epochs"] = 1
+    reduced = REDUCED_BATCH.get(panel["dataset"])
+    if reduced is None:
+        return []
+    sizes = panel["batch_size"]
+    if isinstance(sizes, list):
+        panel["batch_size"] = [min(size, reduced) for size in sizes]
+        changed = sizes != panel["batch_size"]
+    else:
+        panel["batch_size"] = min(sizes, reduced)
+        changed = sizes != panel["batch_size"]
+    return [f"{where}: batch size {sizes} -> {panel['batch_size']} to fit a CPU's memory"] if changed else []
+
+
+def _lm_panel(panel: dict, where: str) -> list[str]:
+    panel["max_iters"] = LM_ITERATIONS
+    panel["eval_interval"] = 1
+    panel["eval_iters"] = 1
+    for settings in panel["optimizers"].values():
+        if isinstance(settings, Mapping) and "warmup_iters" in settings:
+            settings["warmup_iters"] = 1
+    if panel["text"] not in REDUCED_TEXTS:
+        return []
+    before = f"{panel['batch_size']} x {panel.get('grad_accum', 1)}"
+    panel["batch_size"], panel["grad_accum"] = 1, 1
+    return [f"{where}: {before} sequences per step -> 1 x 1 to fit a CPU's memory"]
