@@ -140,6 +140,24 @@ def test_a_bad_member_refuses_the_whole_bundle_before_anything_runs(tmp_path, ca
     assert not any(tmp_path.iterdir())
 
 
+def test_a_member_held_by_another_job_refuses_the_whole_bundle(tmp_path, capsys):
+    """A bundle holds every member's directory before it trains any: one busy member, nothing run, exit 75."""
+    from agd.jobs import run_dir
+
+    with run_dir.RunLock(tmp_path / "adam"):
+        assert run_bundle(tmp_path, {"agd": "--optimizer agd", "adam": "--optimizer adam --lr 1e-3"}) == 75
+        said = capsys.readouterr().err
+        assert "adam is in use by another job (pid" in said and "nothing in the bundle was run" in said
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # the free member's directory was let go again
+
+
+def test_a_bad_member_directory_refuses_the_whole_bundle(tmp_path, capsys):
+    (tmp_path / "adam").write_text("a file where the run's directory should be\n")
+    assert run_bundle(tmp_path, {"agd": "--optimizer agd", "adam": "--optimizer adam --lr 1e-3"}) == 2
+    assert "is a file" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adam"]
+
+
 RESUME = ["--arch", "fcn", "--dataset", "mnist5k", "--depth", "3", "--width", "64", "--epochs", "6"]
 
 

@@ -79,3 +79,27 @@ def test_imagenet_runs_ask_for_several_gpus():
     runs = grid.runs(config_for("paper", imagenet={"enabled": True, "root": "/x"})).set_index("run")
     assert (runs[runs["dataset"] == "imagenet"]["gpus"] == 8).all()
     assert (runs[runs["dataset"] != "imagenet"]["gpus"] == 1).all()
+
+
+def test_the_smoke_run_keeps_every_run_and_its_sizes_but_two_steps_long():
+    from agd.plan import config as schema, lm_grid, smoke
+
+    real = copy.deepcopy(CONFIG)
+    schema.validate(real)
+    test = copy.deepcopy(real)
+    notes = smoke.apply(test)
+    assert notes == ["showcase/imagenet: batch size [1024] -> [32] to fit a CPU's memory",
+                     "fig1/imagenet: batch size [1024] -> [32] to fit a CPU's memory",
+                     "transformer/gpt2: 12 x 40 sequences per step -> 1 x 1 to fit a CPU's memory"]
+    assert test["presets"]["paper"]["device"] == "cpu" and test["imagenet"]["enabled"]
+    real["imagenet"]["enabled"] = True
+    runs, smoke_runs = grid.runs(real), grid.runs(test)
+    assert len(smoke_runs) == len(runs) > 200 and (smoke_runs["epochs"] == 1).all()
+    sizes = ["arch", "dataset", "depth", "width", "optimizer", "lr", "seed"]
+    assert smoke_runs[sizes].equals(runs[sizes])
+    kept = runs["dataset"] != "imagenet"
+    assert smoke_runs.loc[kept, "batch_size"].equals(runs.loc[kept, "batch_size"])
+    lm = lm_grid.runs(test)
+    assert len(lm) == 4 and (lm["max_iters"] == 2).all()
+    assert sorted(lm["batch_size"]) == [1, 1, 64, 64]
+    assert "--synthetic-data" in train_command(smoke_runs.iloc[0], test["presets"]["paper"], test)

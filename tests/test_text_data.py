@@ -333,3 +333,15 @@ def test_cli(tmp_path, capsys):
     assert prepare_text_cli.main(["shakespeare_char", "--data-dir", str(tmp_path),
                                   "--root", str(tmp_path / "missing.txt")]) == 1
     assert capsys.readouterr().err.startswith("prepare_text: no tiny shakespeare text at ")
+
+
+def test_synthetic_text_has_the_texts_vocabulary_and_loads_as_a_prepared_one(tmp_path):
+    """The smoke run's stand-in for a text: prepared by prepare_text --synthetic, read as the real one is."""
+    from agd.data.synthetic import TEXT_VOCABULARY
+
+    assert prepare_text_cli.main(["openwebtext", "--data-dir", str(tmp_path), "--synthetic"]) == 0
+    data = load_text("openwebtext", tmp_path, device="cpu", prepare=False)
+    assert data.vocab_size == TEXT_VOCABULARY["openwebtext"] == 50257
+    x, y = data.batch("train", 2, 1024, seed=0, index=0)
+    assert x.shape == (2, 1024) and int(x.max()) < data.vocab_size
+    assert 0.9 * math.log(data.vocab_size) < data.unigram_entropy <= math.log(data.vocab_size)  # near uniform

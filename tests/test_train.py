@@ -339,3 +339,14 @@ def test_outputs_take_the_umask_and_json_is_strict(tmp_path):
 
     record = json.loads((out / "run.json").read_text(), parse_constant=refuse)
     assert record["status"] == "diverged" and record["final"]["train_loss"] is None
+
+
+def test_synthetic_data_has_the_datasets_shape_and_trains_two_steps(tmp_path):
+    """The smoke run's stand-in for a dataset: no download, CIFAR-100's shape, 2 steps of the given batch."""
+    out = tmp_path / "run"
+    assert main(["--arch", "fcn", "--dataset", "cifar100", "--depth", "2", "--width", "8", "--train-bs", "16",
+                 "--epochs", "1", "--device", "cpu", "--synthetic-data", "--data-dir", str(tmp_path / "none"),
+                 "--out", str(out)]) == 0
+    record = json.loads((out / "run.json").read_text())
+    assert record["steps"] == 2 and record["steps_per_epoch"] == 2 and record["num_params"] == 3 * 32 * 32 * 8 + 8 * 100
+    assert not (tmp_path / "none").exists()

@@ -1,6 +1,7 @@
 """The Snakemake workflow, run for real in a scratch working directory with its own copy of config.yaml."""
 
 import itertools
+import json
 import os
 import re
 import shutil
@@ -363,3 +364,32 @@ def test_init_check_trains_epoch_0_of_the_fig3_grid_only(tmp_path):
         metrics = pd.read_csv(tmp_path / "results/init_runs" / run / "metrics.csv")
         assert metrics["epoch"].tolist() == [0]
 
+
+# --- the smoke run: the whole paper grid, two steps each, on the CPU ---
+
+
+@pytest.mark.slow
+def test_smoke_run_executes_every_run_of_the_paper_grid(tmp_path):
+    """Every run of the paper preset (ImageNet and GPT-2 included) trains two steps on made-up data, in smoke/,
+    and every figure and the paper render from those rows."""
+    plan = snakemake(tmp_path, "-n", "-p", "--config", "smoke=True")
+    runs = members(plan)
+    result = snakemake(tmp_path, "--cores", "2", "--config", "smoke=True")
+    said = result.stdout + result.stderr
+    assert result.returncode == 0, said[-5000:]
+    assert "smoke: fig1/imagenet: batch size [1024] -> [32]" in said
+    smoke = tmp_path / "smoke"
+    assert not (tmp_path / "results").exists(), "the smoke run wrote outside smoke/"
+    assert len(runs) > 200 and runs <= set(summary_runs(smoke))
+    assert any(run.startswith("resnet50-imagenet") for run in runs)
+    assert unfinished(smoke, runs) == set()
+    for run in runs:
+        record = json.loads((smoke / "results/runs" / run / "run.json").read_text())
+        assert record["args"]["synthetic_data"], run
+        assert record["steps"] == 2 or record["status"] == "diverged", run  # a rate of 1 may diverge at once
+    for figure in [*FIGURES, "peers", "profiles", "sensitivity", "transformer"]:
+        assert (smoke / f"figures/{figure}.pdf").stat().st_size > 0, figure
+        assert "preset paper (smoke run: synthetic data" in (smoke / f"figures/{figure}.txt").read_text(), figure
+    gpt2 = list((smoke / "results/lm_runs").glob("gpt-openwebtext/*/bs1-ga1/*/seed0/run.json"))
+    assert len(gpt2) == 2
+    assert (smoke / "paper/main.pdf").stat().st_size > 0

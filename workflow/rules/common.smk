@@ -27,6 +27,8 @@ try:
 except grid.ConfigError as e:  # config.yaml problems, each named by its key
     raise WorkflowError(str(e))
 
+# How figures and the paper name the preset: a smoke run's are never taken for real ones.
+PRESET_LABEL = f"{config['preset']} ({smoke.LABEL})" if SMOKE else config["preset"]
 ENABLED_RUNS = RUNS[RUNS["enabled"]]
 ENABLED_LM_RUNS = LM_RUNS[LM_RUNS["enabled"]]
 FIGURE_NAMES = list(PRESET["figures"])

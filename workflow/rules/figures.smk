@@ -24,7 +24,7 @@ for figure_name in FIGURE_NAMES:
         params:
             context={
                 "figure": figure_name,
-                "preset": config["preset"],
+                "preset": PRESET_LABEL,
                 "description": PRESET.get("description", ""),
                 "notes": figure_notes(figure_name),
             },

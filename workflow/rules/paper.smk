@@ -23,7 +23,7 @@ rule paper_sources:
         preset="paper/generated/preset.tex",
         peers="paper/generated/peers.tex",
     params:
-        preset=config["preset"],
+        preset=PRESET_LABEL,
         description=PRESET.get("description", ""),
     localrule: True
     script:

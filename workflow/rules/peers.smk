@@ -83,7 +83,7 @@ for figure_name, data in (("peers", "results/peers.csv"), ("profiles", "results/
         params:
             context={
                 "figure": figure_name,
-                "preset": config["preset"],
+                "preset": PRESET_LABEL,
                 "description": PRESET.get("description", ""),
                 "notes": [PRESET.get("peers", {}).get("note", "")] if PRESET.get("peers", {}).get("note") else [],
             },

@@ -95,7 +95,7 @@ rule figure_transformer:
     params:
         context={
             "figure": "transformer",
-            "preset": config["preset"],
+            "preset": PRESET_LABEL,
             "description": PRESET.get("description", ""),
             "notes": [f"{name}: {panel['note']}" for name, panel in lm_grid.transformer_panels(config).items()
                       if "note" in panel],

@@ -14,7 +14,7 @@ Path(snakemake.output.tables).write_text("\n".join(
     qualitative_table_tex(pd.read_csv(path, dtype=str), table_captions[Path(path).stem])
     for path in snakemake.input.tables))
 Path(snakemake.output.preset).write_text(
-    f"\\newcommand{{\\preset}}{{{snakemake.params.preset}}}\n"
+    f"\\newcommand{{\\preset}}{{{escape(snakemake.params.preset)}}}\n"
     f"\\newcommand{{\\presetdescription}}{{{escape(snakemake.params.description)}}}\n"
 )
 peers = snakemake.input.peers if "peers" in snakemake.input.keys() else []

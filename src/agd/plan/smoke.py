@@ -9,6 +9,7 @@ hold one step (`REDUCED_BATCH`): each such change is returned as a note and prin
 from collections.abc import Mapping
 
 WORKDIR = "smoke"
+LABEL = "smoke run: synthetic data, two steps per run, numbers meaningless"
 THREADS = 1
 # Image datasets whose batch is cut to fit a CPU step: ImageNet's 1024 images of 224x224 through ResNet-50.
 REDUCED_BATCH = {"imagenet": 32}
@@ -19,8 +20,10 @@ LM_ITERATIONS = 2
 
 def apply(config: dict) -> list[str]:
     """Turn the validated config into its smoke run, in place; returns what was reduced, one note each."""
+    config["smoke"] = True
     preset = config["presets"][config["preset"]]
     preset["device"] = "cpu"
+    preset["description"] = f"{LABEL.capitalize()}. {preset.get('description', '')}"
     preset["threads"] = THREADS
     for gate in ("imagenet", "openwebtext"):
         config.setdefault(gate, {})["enabled"] = True
