@@ -214,7 +214,10 @@ def tuned_members(bundle: argparse.Namespace) -> tuple[dict, list[list[str]]]:
     """The grid's best rate by the tuning rule (and how each rate scored), and its runs on the evaluation seeds."""
     scores, runs = {}, {}
     for out in map(Path, bundle.tune_from):
-        record = run_dir.previous_record(out)
+        try:
+            record = run_dir.previous_record(out, ImageRun.length)
+        except run_dir.RunDirProblem as e:
+            raise TuningError(str(e)) from e
         if record is None:
             raise TuningError(f"{out} holds no finished run (no {run_dir.RUN_RECORD}): train the grid first")
         run = ImageRun.from_args(argparse.Namespace(**record["args"]))

@@ -152,9 +152,14 @@ class RunState:
         return distributed.any_rank(self.ranks, bool(stop), self.device)
 
 
-def previous_record(out: Path) -> dict | None:
-    path = Path(out) / RUN_RECORD
-    return json.loads(path.read_text()) if path.exists() else None
+def previous_record(out: Path, length: str) -> dict | None:
+    """The run.json of a run that ended in `out`, None if there is none; RunDirProblem naming the file if it
+    disagrees with itself or with the metrics.csv beside it."""
+    record = _json_file(Path(out) / RUN_RECORD)
+    problem = record_problem(out, record, length) if record is not None else None
+    if problem:
+        raise RunDirProblem(problem)
+    return record
 
 
 def _json_file(path: Path) -> dict | None:
