@@ -337,11 +337,9 @@ def test_cli(tmp_path, capsys):
 
 def test_synthetic_text_has_the_texts_vocabulary_and_loads_as_a_prepared_one(tmp_path):
     """The smoke run's stand-in for a text: prepared by prepare_text --synthetic, read as the real one is."""
-    from agd.data.synthetic import TEXT_VOCABULARY
-
     assert prepare_text_cli.main(["openwebtext", "--data-dir", str(tmp_path), "--synthetic"]) == 0
     data = load_text("openwebtext", tmp_path, device="cpu", prepare=False)
-    assert data.vocab_size == TEXT_VOCABULARY["openwebtext"] == 50257
+    assert data.vocab_size == GPT2_VOCAB_SIZE == 50257
     x, y = data.batch("train", 2, 1024, seed=0, index=0)
     assert x.shape == (2, 1024) and int(x.max()) < data.vocab_size
     assert 0.9 * math.log(data.vocab_size) < data.unigram_entropy <= math.log(data.vocab_size)  # near uniform

@@ -38,8 +38,10 @@ def fetch(url: str, dest: Path) -> None:
         atomic_write(Path(dest), lambda f: shutil.copyfileobj(response, f))
 
 
-def prepare_text(name: str, data_dir: str | Path, *, root: str | Path | None = None) -> Path:
-    """Write <data_dir>/<name>/{train.bin, val.bin, meta.json} and return that directory.
+def prepare_text(name: str, data_dir: str | Path, *, root: str | Path | None = None,
+                 synthetic: bool = False) -> Path:
+    """Write <data_dir>/<name>/{train.bin, val.bin, meta.json} and return that directory; with `synthetic`,
+    random tokens of the text's vocabulary instead of the text (`prepare_synthetic`).
 
     Idempotent: once meta.json exists (it is written last, so the directory is complete) nothing is done.
     A FileLock at <data_dir>/<name>.lock keeps two jobs from preparing the same text at once.
@@ -52,7 +54,10 @@ def prepare_text(name: str, data_dir: str | Path, *, root: str | Path | None = N
     directory.mkdir(parents=True, exist_ok=True)
     with FileLock(str(Path(data_dir) / f"{name}.lock")):
         if not (directory / META).exists():  # another job may have finished while we waited
-            PREPARERS[name](directory, root)
+            if synthetic:
+                prepare_synthetic(directory, name)
+            else:
+                PREPARERS[name](directory, root)
     return directory
 
 
@@ -204,6 +209,26 @@ def gpt2_encoding():
     except OSError as error:  # tiktoken downloads the BPE ranks on first use
         raise RuntimeError(f"tiktoken could not load the gpt2 encoding: {error}. Fix: run once on a machine with "
                            f"internet access, or point TIKTOKEN_CACHE_DIR at a cache holding it") from error
+
+
+# The texts' vocabularies, for synthetic stand-ins: the char-level texts' character sets are at most this large.
+VOCABULARY = {"shakespeare_char": 65, "python_docs_char": 128, "openwebtext": GPT2_VOCAB_SIZE}
+SYNTHETIC_TOKENS = 1 << 16
+SYNTHETIC_SEED = 0
+
+
+def prepare_synthetic(directory: Path, name: str) -> None:
+    """A stand-in for text `name` (the smoke run): uniform random tokens of its vocabulary, in the files and
+    format its own preparer writes, so that everything downstream reads it unchanged. No number trained on it
+    means anything."""
+    vocab = VOCABULARY[name]
+    rng = np.random.default_rng(SYNTHETIC_SEED)
+    train, val = (rng.integers(0, vocab, SYNTHETIC_TOKENS, dtype=np.uint16) for _ in range(2))
+    write_tokens(directory / "train.bin", [train])
+    write_tokens(directory / "val.bin", [val])
+    itos = [chr(32 + i) for i in range(vocab)] if name.endswith("_char") else None
+    write_meta(directory, name=name, tokenizer="char" if itos else "gpt2", vocab_size=vocab, train_tokens=len(train),
+               val=val, source=f"synthetic: {SYNTHETIC_TOKENS} uniform tokens (smoke run)", itos=itos)
 
 
 PREPARERS: dict[str, Callable[[Path, str | Path | None], None]] = {

@@ -2,10 +2,8 @@
 
 import argparse
 import sys
-from pathlib import Path
 
-from agd.data.synthetic import write_synthetic_text
-from agd.data.text import META, TEXTS, load_text, prepare_text
+from agd.data.text import TEXTS, load_text, prepare_text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,13 +15,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="random tokens of the text's vocabulary instead of the text (the smoke run)")
     args = parser.parse_args(argv)
     try:
-        if args.synthetic:
-            directory = Path(args.data_dir) / args.name
-            directory.mkdir(parents=True, exist_ok=True)
-            if not (directory / META).exists():
-                write_synthetic_text(args.name, directory)
-        else:
-            directory = prepare_text(args.name, args.data_dir, root=args.root)
+        directory = prepare_text(args.name, args.data_dir, root=args.root, synthetic=args.synthetic)
         data = load_text(args.name, args.data_dir, device="cpu", prepare=False)
     except (RuntimeError, FileNotFoundError, ValueError) as e:
         print(f"prepare_text: {e}", file=sys.stderr)
