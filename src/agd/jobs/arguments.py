@@ -51,8 +51,8 @@ def parse(parser: argparse.ArgumentParser, spec: type[RunSpec], argv: list[str] 
 
 def execution_problem(args: argparse.Namespace, spec: type[RunSpec]) -> str | None:
     """What both training jobs check of where they run: threads, checkpoints, torchrun, CUDA."""
-    problem = (number_problem("--threads", args.threads, AT_LEAST_ONE) if args.threads is not None else None) or \
-        number_problem("--checkpoint-every", args.checkpoint_every, NOT_NEGATIVE)
+    problem = (number_problem("--threads", args.threads, AT_LEAST_ONE)
+               or number_problem("--checkpoint-every", args.checkpoint_every, NOT_NEGATIVE))
     if problem:
         return problem
     if args.distribute and not launched_by_torchrun():
@@ -100,8 +100,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Image
 
 
 def image_problem(args: argparse.Namespace, run: ImageRun) -> str | None:
-    problem = number_problem("--test-bs", args.test_bs, AT_LEAST_ONE) or \
-        number_problem("--num-workers", args.num_workers, NOT_NEGATIVE)
+    problem = (number_problem("--test-bs", args.test_bs, AT_LEAST_ONE)
+               or number_problem("--num-workers", args.num_workers, NOT_NEGATIVE))
     if problem:
         return problem
     if run.dataset == "imagenet" and not args.synthetic_data:

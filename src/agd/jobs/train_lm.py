@@ -289,8 +289,8 @@ def memory_problem(spec: LMRun, device: torch.device) -> str | None:
     return memory.memory_problem(memory.lm_parameters(spec), device, flags)
 
 
-JOB = Job(memory_problem=memory_problem, prog=LMRun.program, parse_args=parse_args, overshoot=overshoot, build=build, record=record,
-          device_problem=device_problem, ended=ended)
+JOB = Job(prog=LMRun.program, parse_args=parse_args, overshoot=overshoot, build=build, record=record,
+          memory_problem=memory_problem, device_problem=device_problem, ended=ended)
 main = JOB.main
 
 

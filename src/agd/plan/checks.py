@@ -31,8 +31,8 @@ class Bounds:
 
 def number_problem(flag: str, value, bounds: Bounds = Bounds(), *, tensor: bool = True) -> str | None:
     """What is wrong with `value` given as `flag`, or None. Floats must be finite (and, with `tensor`, fit in
-    float32); both kinds must keep the bounds."""
-    if isinstance(value, bool):
+    float32); both kinds must keep the bounds. An unset setting (None) and a switch (bool) have nothing to check."""
+    if value is None or isinstance(value, bool):
         return None
     if isinstance(value, float):
         if not math.isfinite(value):

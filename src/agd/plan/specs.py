@@ -188,7 +188,7 @@ class RunSpec:
                 yield f"{f.flag} is a setting of {owners}; {self.optimizer} {instead}, drop {f.flag}"
         for f in self.fields():
             value = getattr(self, f.name)
-            if value is not None and f.kind in (int, float):
+            if f.kind in (int, float):
                 problem = number_problem(f.flag, value, f.bounds)
                 if problem:
                     yield problem

@@ -37,7 +37,7 @@ def execution_args(preset: Mapping, config: Mapping) -> list:
     return args
 
 
-def image_args(preset: Mapping, config: Mapping, datasets) -> list:
+def image_args(config: Mapping, datasets) -> list:
     """What an image job is told besides: the ImageNet root, or in the smoke run to make its data up."""
     if config.get("smoke"):
         return ["--synthetic-data"]
@@ -51,20 +51,21 @@ def command(spec: RunSpec, preset: Mapping, config: Mapping) -> str:
 def train_command(run: Mapping, preset: Mapping, config: Mapping) -> str:
     """The agd-train command line of one run-table row (without --out), with the preset's device and threads."""
     spec = ImageRun.from_row(run)
-    extra = image_args(preset, config, [spec.dataset])
+    extra = image_args(config, [spec.dataset])
     return command(spec, preset, config) + (" " + shlex.join(extra) if extra else "")
 
 
 def bundle_command(runs: pd.DataFrame, preset: Mapping, config: Mapping, runs_dir: str = RUNS_DIR) -> str:
     """agd.jobs.bundle's command line for a bundle's runs (without --manifest), with the preset's device and threads."""
-    extra = image_args(preset, config, runs["dataset"])
+    extra = image_args(config, runs["dataset"])
     return shlex.join(str(a) for a in [*execution_args(preset, config), *extra,
                                        *bundles.member_args(runs, runs_dir)])
 
 
 def tuned_command(job: Mapping, preset: Mapping, config: Mapping) -> str:
     """agd.jobs.bundle's command line for a tuned-evaluation job (agd.plan.peers), without --manifest."""
-    args = [*execution_args(preset, config), *image_args(preset, config, []), "--tune-from", *(f"{RUNS_DIR}/{run}" for run in job["candidates"]),
+    args = [*execution_args(preset, config), *image_args(config, []),
+            "--tune-from", *(f"{RUNS_DIR}/{run}" for run in job["candidates"]),
             "--tune-epochs", job["epochs"], "--tuning-rule", job["rule"], "--evaluate-seeds", *job["seeds"]]
     return shlex.join(str(a) for a in args)
 
