@@ -21,6 +21,11 @@ EVALUATION = "evaluation"
 AGD_WIDTH = 2.0
 
 
+def line_width(optimizer: str) -> float:
+    """The AGD family drawn thicker than its peers, in every peers figure."""
+    return AGD_WIDTH if registry.is_agd(optimizer) else 1.0
+
+
 def optimizers_in(rows: pd.DataFrame) -> list[str]:
     """The optimizers present, in the registry's order with the AGD family last (drawn on top)."""
     present = set(rows["optimizer"])
@@ -34,7 +39,7 @@ def draw(ax: plt.Axes, rows: pd.DataFrame, column: str, scale: float = 1.0) -> N
         mine = curves[curves["optimizer"] == optimizer]
         sns.lineplot(data=mine, x="epoch", y="value", estimator="mean", errorbar=("pi", 100),
                      color=OPTIMIZER_COLORS[optimizer], err_kws={"alpha": BAND_ALPHA, "linewidth": 0},
-                     linewidth=AGD_WIDTH if registry.is_agd(optimizer) else 1.0, ax=ax, legend=False)
+                     linewidth=line_width(optimizer), ax=ax, legend=False)
 
 
 def plot(data: pd.DataFrame, context: dict) -> plt.Figure:
@@ -67,8 +72,8 @@ def plot(data: pd.DataFrame, context: dict) -> plt.Figure:
         bottom.set_xlabel("epochs")
         missing_note(bottom, cell_rows)
     present = optimizers_in(rows) if not rows.empty else []
-    handles = [Line2D([], [], color=OPTIMIZER_COLORS[o], linewidth=AGD_WIDTH if registry.is_agd(o) else 1.0,
-                      label=OPTIMIZER_LABELS[o]) for o in present]
+    handles = [Line2D([], [], color=OPTIMIZER_COLORS[o], linewidth=line_width(o), label=OPTIMIZER_LABELS[o])
+               for o in present]
     if handles:
         fig.legend(handles=handles, loc="outside upper center", ncol=min(len(handles), 5), fontsize=6)
     footer(fig, data, context)

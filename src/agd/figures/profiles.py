@@ -5,9 +5,8 @@ score B, the area under the curve over [1, 4] divided by 3, is in the legend."""
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from agd.figures.peers import AGD_WIDTH, optimizers_in
+from agd.figures.peers import line_width, optimizers_in
 from agd.figures.style import OPTIMIZER_COLORS, OPTIMIZER_LABELS, figure, footer, mark_not_run
-from agd.optim import registry
 
 TITLE = ("Performance profiles over the peers' cells, AlgoPerf style: the share of cells on which an optimizer "
          "reaches the cell's target test accuracy (the tuned Adam's median best) within tau times the epochs of "
@@ -25,7 +24,7 @@ def plot(data: pd.DataFrame, context: dict) -> plt.Figure:
     for optimizer in optimizers_in(data):
         curve = data[data["optimizer"] == optimizer].sort_values("tau")
         ax.step(curve["tau"], curve["rho"], where="post", color=OPTIMIZER_COLORS[optimizer],
-                linewidth=AGD_WIDTH if registry.is_agd(optimizer) else 1.0,
+                linewidth=line_width(optimizer),
                 label=f"{OPTIMIZER_LABELS[optimizer]} (B = {curve['score'].iloc[0]:.2f})")
     cells = int(data["cells"].max())
     ax.set_xlim(1, 4)

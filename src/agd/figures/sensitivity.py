@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from agd.figures.peers import AGD_WIDTH, optimizers_in
+from agd.figures.peers import line_width, optimizers_in
 from agd.figures.style import OPTIMIZER_COLORS, OPTIMIZER_LABELS, figure, footer, mark_not_run, ran
 from agd.optim import registry
 
@@ -28,7 +28,7 @@ def plot(data: pd.DataFrame, context: dict) -> plt.Figure:
         mine = present[present["optimizer"] == optimizer].sort_values("multiplier")
         entry = registry.get(optimizer)
         ax.plot(mine["multiplier"], 100 * mine["final_test_acc"].to_numpy(float), marker="o", markersize=2.5,
-                color=OPTIMIZER_COLORS[optimizer], linewidth=AGD_WIDTH if entry.is_agd else 1.0,
+                color=OPTIMIZER_COLORS[optimizer], linewidth=line_width(optimizer),
                 label=f"{OPTIMIZER_LABELS[optimizer]} ({entry.knob})")
     ax.axvline(1.0, color="0.5", linestyle=":", linewidth=0.8)
     ax.set_xscale("log")
