@@ -260,3 +260,16 @@ def test_unknown_arch_lists_choices():
         build_model("resnet34", input_shape=CIFAR, num_classes=10)
     with pytest.raises(ValueError, match="unknown arch"):
         default_width("mlp")
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "vgg16", "resnet50"])
+@pytest.mark.parametrize("bias", [False, True])
+def test_the_memory_check_counts_a_conv_nets_parameters_exactly(arch, bias):
+    """agd.jobs.memory counts from builds at widths 1, 2, 3 on the meta device; the count at another width is
+    the real network's."""
+    from agd.jobs.memory import image_parameters
+    from agd.plan.specs import ImageRun
+
+    spec = ImageRun(arch=arch, dataset="cifar10", width=17, bias=bias, optimizer="agd-bias" if bias else "agd")
+    model = build_model(arch, input_shape=(3, 32, 32), num_classes=10, width=17, bias=bias)
+    assert image_parameters(spec, (3, 32, 32), 10) == sum(p.numel() for p in model.parameters())

@@ -1,6 +1,7 @@
 """Whether a run's model can fit in its device's memory, decided from its settings before data is loaded or a
 weight is allocated: a width of a billion is refused with the flags that asked for it, not by the allocator."""
 
+import functools
 import os
 
 import torch
@@ -25,19 +26,26 @@ def image_parameters(spec: ImageRun, input_shape: tuple[int, int, int], num_clas
     if spec.arch == "fcn":
         channels, height, width = input_shape
         return fcn_parameters(channels * height * width, num_classes, spec.depth, spec.width, spec.bias)
+    a2, b, c = conv_coefficients(spec.arch, tuple(input_shape), num_classes, spec.bias)
+    w = spec.width
+    return a2 * w * w // 2 + b * w + c
+
+
+@functools.cache
+def conv_coefficients(arch: str, input_shape: tuple[int, int, int], num_classes: int,
+                      bias: bool) -> tuple[int, int, int]:
+    """(2a, b, c) of a conv net's parameter count a w^2 + b w + c; once per network in a process (a bundle's
+    members share it)."""
 
     def count(width: int) -> int:
         with torch.device("meta"):
-            model = build_model(spec.arch, input_shape=input_shape, num_classes=num_classes, width=width,
-                                bias=spec.bias)
+            model = build_model(arch, input_shape=input_shape, num_classes=num_classes, width=width, bias=bias)
         return sum(p.numel() for p in model.parameters())
 
     p1, p2, p3 = count(1), count(2), count(3)
-    a2 = p3 - 2 * p2 + p1  # 2a
+    a2 = p3 - 2 * p2 + p1
     b = p2 - p1 - 3 * a2 // 2
-    c = p1 - a2 // 2 - b
-    w = spec.width
-    return a2 * w * w // 2 + b * w + c
+    return a2, b, p1 - a2 // 2 - b
 
 
 def lm_parameters(spec: LMRun) -> int:
