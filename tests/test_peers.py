@@ -152,6 +152,21 @@ def test_the_chosen_rate_is_reused_on_the_evaluation_seeds(tmp_path):
         assert json.loads((expected / "run.json").read_text())["identity"]["lr"] == 0.1
 
 
+def test_a_grid_run_whose_metrics_changed_is_not_tuned_on(tmp_path, capsys):
+    """The rate is chosen from records checked as a rerun checks them: a truncated metrics.csv is refused."""
+    run = ImageRun(arch="fcn", dataset="mnist5k", depth=3, width=32, optimizer="sgd", lr=0.1, epochs=1)
+    out = tmp_path / "runs" / run.run_id()
+    execution = ["--device", "cpu", "--threads", "1"]
+    assert bundle.main([*execution, "--member", str(out), shlex.join(run.argv())]) == 0
+    lines = (out / "metrics.csv").read_text().splitlines(keepends=True)
+    (out / "metrics.csv").write_text("".join(lines[:-1]))
+    with pytest.raises(SystemExit) as refused:
+        bundle.main([*execution, "--tune-from", str(out), "--tune-epochs", "1", "--evaluate-seeds", "1"])
+    assert refused.value.code == 2
+    assert "metrics.csv differs from the one the run ended with" in capsys.readouterr().err
+    assert not (tmp_path / "runs" / run.run_id().replace("seed0", "seed1")).exists()
+
+
 # --- scores and profiles, by hand ---
 
 def rows(cell: str, optimizer: str, seed: int, accuracies: list[float]) -> list[dict]:
