@@ -35,6 +35,12 @@ NORMALIZATION = {
 
 AUGMENTED = ("cifar10", "cifar100")  # random crop with 4-pixel zero padding + horizontal flip
 
+# Training images a benchmark holds out as its validation split (choices are made there, never on the test set):
+# a tenth of CIFAR's and MNIST's training sets, an eighth of mnist5k's 4000. ImageNet is read from folders and
+# keeps no split of its own here.
+VALIDATION_SIZE = {"cifar10": 5_000, "cifar100": 5_000, "mnist": 6_000, "mnist5k": 500}
+VALIDATION_SEED = 0  # one split per dataset and size, the same images for every run
+
 _NATIVE = {
     "cifar10": DatasetInfo("cifar10", 10, (3, 32, 32), 50_000, 10_000),
     "cifar100": DatasetInfo("cifar100", 100, (3, 32, 32), 50_000, 10_000),

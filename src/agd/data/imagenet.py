@@ -139,6 +139,8 @@ class ImageNetDataset:
                                         for step in range(start_step, steps)]
         return self._to_device(loader)
 
+    has_validation = False  # the validation split of an in-memory dataset (agd.data.loading) has no folder twin
+
     def test_batches(self, batch_size: int) -> Iterator[Batch]:
         indices = range(self.info.test_size)
         loader = self._loader(("test", batch_size), FolderImages(self.val_folder, test_transform()),

@@ -12,9 +12,9 @@ STEPS = 2  # training steps per epoch of synthetic images
 
 
 def synthetic_images(name: str, *, pad_to: int | None, batch_size: int, device: torch.device,
-                     steps: int = STEPS) -> DeviceDataset:
+                     steps: int = STEPS, validation: bool = False) -> DeviceDataset:
     """`steps` training batches and one test batch of `name`'s input shape and classes (standard normal pixels,
-    uniform labels), on `device`."""
+    uniform labels), on `device`; with `validation`, one validation batch too."""
     shape = dataset_info(name, pad_to)
     generator = torch.Generator().manual_seed(SEED)
     n_train, n_test = batch_size * steps, batch_size
@@ -25,5 +25,7 @@ def synthetic_images(name: str, *, pad_to: int | None, batch_size: int, device: 
         return x.to(device), y.to(device)
 
     info = DatasetInfo(name, shape.num_classes, shape.input_shape, n_train, n_test)
-    return DeviceDataset(info, *split(n_train), *split(n_test))
+    train, test = split(n_train), split(n_test)
+    val = dict(zip(("val_x", "val_y"), split(batch_size))) if validation else {}
+    return DeviceDataset(info, *train, *test, **val)
 

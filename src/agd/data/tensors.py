@@ -14,15 +14,19 @@ TRAIN_EVAL_SEED = 0
 
 
 class DeviceDataset:
-    """Train and test splits as float32 images (N, C, H, W) and int64 labels, all on one device."""
+    """Train, test and (optionally) validation splits as float32 images (N, C, H, W) and int64 labels, all on one
+    device. The validation split is carved from the training set (agd.data.loading): it is never trained on."""
 
     def __init__(self, info: DatasetInfo, train_x: torch.Tensor, train_y: torch.Tensor,
-                 test_x: torch.Tensor, test_y: torch.Tensor, augment: CropFlip | None = None):
-        if len(train_x) != len(train_y) or len(test_x) != len(test_y):
+                 test_x: torch.Tensor, test_y: torch.Tensor, augment: CropFlip | None = None,
+                 val_x: torch.Tensor | None = None, val_y: torch.Tensor | None = None):
+        if len(train_x) != len(train_y) or len(test_x) != len(test_y) or (val_x is None) != (val_y is None) or (
+                val_x is not None and len(val_x) != len(val_y)):
             raise ValueError("images and labels differ in length")
         self.info = info
         self.train_x, self.train_y = train_x, train_y.long()
         self.test_x, self.test_y = test_x, test_y.long()
+        self.val_x, self.val_y = val_x, None if val_y is None else val_y.long()
         self.augment = augment
         self.device = train_x.device
         self._train_eval_indices: dict[int, torch.Tensor] = {}
@@ -58,9 +62,17 @@ class DeviceDataset:
 
     def test_batches(self, batch_size: int) -> Iterator[Batch]:
         """The whole test set in order, without augmentation."""
-        steps_per_epoch(len(self.test_x), batch_size)  # rejects batch_size < 1
-        for start in range(0, len(self.test_x), batch_size):
-            yield self.test_x[start : start + batch_size], self.test_y[start : start + batch_size]
+        return in_order(self.test_x, self.test_y, batch_size)
+
+    @property
+    def has_validation(self) -> bool:
+        return self.val_x is not None
+
+    def val_batches(self, batch_size: int) -> Iterator[Batch]:
+        """The whole validation split in order, without augmentation (none without a split)."""
+        if self.val_x is None:
+            return iter(())
+        return in_order(self.val_x, self.val_y, batch_size)
 
     def train_eval_batches(self, batch_size: int, max_samples: int = 10_000) -> Iterator[Batch]:
         """A fixed subset of at most `max_samples` training images, in a fixed order, without augmentation."""
@@ -81,3 +93,10 @@ class DeviceDataset:
                 chosen = torch.randperm(n, generator=generator)[:max_samples].sort().values
             self._train_eval_indices[max_samples] = chosen.to(self.device)
         return self._train_eval_indices[max_samples]
+
+
+def in_order(x: torch.Tensor, y: torch.Tensor, batch_size: int) -> Iterator[Batch]:
+    """A split's images and labels in order, `batch_size` at a time."""
+    steps_per_epoch(len(x), batch_size)  # rejects batch_size < 1
+    for start in range(0, len(x), batch_size):
+        yield x[start : start + batch_size], y[start : start + batch_size]

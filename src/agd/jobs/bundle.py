@@ -115,7 +115,8 @@ class RunLog:
 
 def cohort_key(spec: ImageRun, member: Member) -> tuple:
     """Runs that can be stepped together: one network shape and batch size, at one position."""
-    return spec.arch, spec.dataset, spec.loss, spec.depth, spec.width, spec.batch_size, spec.bias, member.at()
+    return (spec.arch, spec.dataset, spec.val_size, spec.loss, spec.depth, spec.width, spec.batch_size, spec.bias,
+            member.at())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,7 +166,7 @@ def train_bundle(bundle: argparse.Namespace, parsed: list[tuple[argparse.Namespa
     datasets = {}
     members = []
     for args, spec, state in pending:
-        key = (spec.dataset, pad_to(spec), spec.batch_size if args.synthetic_data else None)
+        key = (spec.dataset, pad_to(spec), spec.val_size, spec.batch_size if args.synthetic_data else None)
         if key not in datasets:
             try:
                 datasets[key] = load_data(args, spec, device)
@@ -253,7 +254,8 @@ def undo_split_checkpoints(members: list[Member]) -> None:
     groups = defaultdict(list)
     for member in members:
         spec = member.spec
-        groups[spec.arch, spec.dataset, spec.loss, spec.depth, spec.width, spec.batch_size, spec.bias].append(member)
+        groups[spec.arch, spec.dataset, spec.val_size, spec.loss, spec.depth, spec.width, spec.batch_size,
+               spec.bias].append(member)
     for group in groups.values():
         behind = min(member.at() for member in group)
         for member in group:

@@ -134,7 +134,7 @@ class Job:
             "args": vars(args),
             "identity": spec.identity(),
             "family": entry.family,
-            "init": entry.init,
+            "init": entry.initialisation(spec),
             **environment(device),
             **self.record(args, training, device),
             "started_at": started_at,

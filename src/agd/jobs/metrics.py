@@ -16,7 +16,7 @@ def local(values: list) -> list[float]:
 
 
 COLUMNS = [
-    "kind", "epoch", "step", "train_loss", "train_acc", "test_loss", "test_acc",
+    "kind", "epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc",
     "eta_mean", "eta_min", "eta_max", "update_mean", "update_min", "update_max", "lr", "time_s",
 ]
 

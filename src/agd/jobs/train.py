@@ -83,14 +83,14 @@ class Member(run_dir.RunState):
 
     # --- rows ---
 
-    def end_epoch(self, test: tuple[float, float]) -> dict:
-        """The epoch's row from its meter and the test metrics, and on to the next epoch."""
+    def end_epoch(self, test: tuple[float, float], val: tuple[float | None, float | None] = (None, None)) -> dict:
+        """The epoch's row from its meter and the validation and test metrics, and on to the next epoch."""
         train_loss, train_acc = self.meter.train_metrics(self.reduce)
         eta_mean, eta_min, eta_max = self.meter.eta.summary()
         update_mean, update_min, update_max = self.meter.update.summary()
         row = dict(
             kind="epoch", epoch=self.epoch, step=self.global_step, train_loss=train_loss, train_acc=train_acc,
-            test_loss=test[0], test_acc=test[1], eta_mean=eta_mean, eta_min=eta_min, eta_max=eta_max,
+            val_loss=val[0], val_acc=val[1], test_loss=test[0], test_acc=test[1], eta_mean=eta_mean, eta_min=eta_min, eta_max=eta_max,
             update_mean=update_mean, update_min=update_min, update_max=update_max, lr=self.args.lr,
             time_s=self.elapsed(),
         )
@@ -162,8 +162,10 @@ class Cohort:
                     return "stopped"
 
             tests = self.evaluate(self.data.test_batches(self.args.test_bs))
-            for member, test in zip(list(self.members), tests):
-                row = member.end_epoch(test)
+            vals = (self.evaluate(self.data.val_batches(self.args.test_bs)) if self.data.has_validation
+                    else [(None, None)] * len(tests))
+            for member, test, val in zip(list(self.members), tests, vals):
+                row = member.end_epoch(test, val)
                 status = "diverged" if not math.isfinite(row["train_loss"]) else \
                     "completed" if member.epoch > member.args.epochs else None
                 if status:
@@ -290,10 +292,11 @@ def epoch_summary(row: dict, epochs: int) -> str:
 
 def load_data(args, spec: ImageRun, device: torch.device):
     if args.synthetic_data:
-        return synthetic_images(spec.dataset, pad_to=pad_to(spec), batch_size=spec.batch_size, device=device)
+        return synthetic_images(spec.dataset, pad_to=pad_to(spec), batch_size=spec.batch_size, device=device,
+                                validation=spec.val_size > 0)
     try:
         return load_dataset(spec.dataset, device=device, data_dir=args.data_dir, pad_to=pad_to(spec),
-                            imagenet_root=args.imagenet_root, num_workers=args.num_workers)
+                            imagenet_root=args.imagenet_root, num_workers=args.num_workers, val_size=spec.val_size)
     except (RuntimeError, ValueError, FileNotFoundError) as e:
         raise JobError(str(e)) from e
 

@@ -22,9 +22,11 @@ FAMILIES = (AGD, TUNED, LR_FREE)
 # Job kinds: which training job an optimizer can drive.
 IMAGE, LM = "image", "lm"
 
-# Initialisations a run.json records.
-ORTHOGONAL = "orthogonal, singular values sqrt(d_out/d_in)"
-PYTORCH_DEFAULT = "pytorch default"
+# Initialisations: each optimizer starts from its own, or a run names one for every optimizer (an init ablation).
+ORTHOGONAL = "orthogonal"   # Algorithm 1's: orthogonal, singular values sqrt(d_out/d_in)
+PYTORCH_DEFAULT = "pytorch"  # the layers' own reset_parameters
+OWN_INIT = "own"
+INITS = (OWN_INIT, ORTHOGONAL, PYTORCH_DEFAULT)
 
 # Builder: (model, run spec) -> torch optimizer, with the optimizer's initialisation applied to the model.
 Builder = Callable[[Any, Any], Any]
@@ -84,10 +86,18 @@ class Optimizer:
         return tuple(self.builders)
 
     def build(self, job: str, model, run):
-        """The torch optimizer over `model` for a `job` run, its initialisation applied."""
+        """The torch optimizer over `model` for a `job` run, its initialisation applied: its own, or the one the
+        run names (`init`: Algorithm 1's orthogonal init drawn exactly as AGD's run of the same seed draws it)."""
         if job not in self.builders:
             raise ValueError(f"{self.name} does not train {job} runs; choose one of {', '.join(names(job))}")
+        if self.initialisation(run) == ORTHOGONAL and self.init != ORTHOGONAL:
+            _orthogonal_init(model)
         return self.builders[job](model, run)
+
+    def initialisation(self, run) -> str:
+        """The init a run of this optimizer starts from: ORTHOGONAL or PYTORCH_DEFAULT."""
+        init = getattr(run, "init", OWN_INIT)
+        return self.init if init == OWN_INIT else init
 
     def filled(self, given: Mapping[str, Any], length: int) -> dict:
         """This optimizer's settings with defaults where `given` leaves them None or out."""
@@ -108,8 +118,16 @@ def _agd(model, run):
     from agd.optim.agd import AGD as Algorithm1
 
     opt = Algorithm1(model.named_parameters(), gain=run.gain)
-    opt.init_weights()
+    if get("agd").initialisation(run) == ORTHOGONAL:
+        opt.init_weights()
     return opt
+
+
+def _orthogonal_init(model) -> None:
+    """Algorithm 1's init of a bias-free model, as AGD's own builder applies it."""
+    from agd.optim.agd import AGD as Algorithm1
+
+    Algorithm1(model.named_parameters()).init_weights()
 
 
 def _agd_bias(model, run):

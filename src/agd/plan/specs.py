@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from agd.data.catalog import DATASETS, TEXTS
+from agd.data.catalog import DATASETS, TEXTS, dataset_info
 from agd.models.catalog import ARCHS, CIFAR_ONLY, DEFAULT_FCN_DEPTH, LOSSES, default_width
 from agd.models.gpt_config import GPTConfig
 from agd.optim import registry
@@ -34,12 +34,14 @@ SEED = Bounds(minimum=0, below=EVAL_SEED, why="the largest seed draws the evalua
 
 
 def setting(default, *, help: str = "", role: str = KEY, flag: str | None = None, choices=None,
-            column: str | bool | None = None, group: str | None = None, bounds: Bounds = Bounds()):
+            column: str | bool | None = None, group: str | None = None, bounds: Bounds = Bounds(),
+            added: bool = False):
     """A spec field: its default, where its values may lie, and how it appears on the command line and in
     tables (`column`: the aggregated CSVs' name for it, the field's own by default, False for a setting they
-    leave out)."""
+    leave out). An `added` setting came after runs were recorded without it: at its default it stays out of the
+    identity, so that those runs remain the same runs."""
     return dataclasses.field(default=default, metadata=dict(help=help, role=role, flag=flag, choices=choices,
-                                                            column=column, group=group, bounds=bounds))
+                                                            column=column, group=group, bounds=bounds, added=added))
 
 
 def _value_type(annotation) -> type:
@@ -80,6 +82,7 @@ class Field:
     column: str | None  # None: not a column of the aggregated CSVs
     group: str | None
     bounds: Bounds
+    added: bool = False
 
     @property
     def dest(self) -> str:
@@ -101,7 +104,7 @@ class RunSpec:
             Field(f.name, _value_type(f.type), f.default, f.metadata["role"],
                   f.metadata["flag"] or "--" + f.name.replace("_", "-"), f.metadata["help"], f.metadata["choices"],
                   None if f.metadata["column"] is False else f.metadata["column"] or f.name, f.metadata["group"],
-                  f.metadata["bounds"])
+                  f.metadata["bounds"], f.metadata["added"])
             for f in dataclasses.fields(cls)
         )
 
@@ -146,13 +149,17 @@ class RunSpec:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace):
-        return cls(**{f.name: getattr(args, f.dest) for f in cls.fields()})
+        """The spec of parsed arguments, or of a run.json's; a record made before an `added` setting existed
+        ran at its default."""
+        return cls(**{f.name: getattr(args, f.dest) if not f.added else getattr(args, f.dest, f.default)
+                      for f in cls.fields()})
 
     # --- identity and tables ---
 
     def identity(self) -> dict:
         """What a finished run or checkpoint in a run directory must match, keyed as on the command line."""
-        return {f.dest: getattr(self, f.name) for f in self.fields() if f.role in (KEY, LOGGED)}
+        return {f.dest: getattr(self, f.name) for f in self.fields()
+                if f.role in (KEY, LOGGED) and not (f.added and getattr(self, f.name) == f.default)}
 
     def params(self) -> dict:
         """The settings the aggregated CSVs show, under their column names, and the optimizer's family."""
@@ -216,6 +223,11 @@ class ImageRun(RunSpec):
                                           "adam 1e-3, sgd 0.1)", bounds=POSITIVE)
     seed: int = setting(0, bounds=SEED)
     bias: bool = setting(False, help="enable biases and BN affine parameters (needs agd-bias for AGD)")
+    val_size: int = setting(0, help="training images held out as a validation split, never trained on (0: none, the "
+                                    "paper's protocol)", bounds=NOT_NEGATIVE, added=True)
+    init: str = setting(registry.OWN_INIT, choices=registry.INITS,
+                        help="the weights' initialisation: the optimizer's own (AGD: orthogonal; others: PyTorch's), "
+                             "or one of the two for all (an init ablation)", added=True)
     beta: float = setting(1.0, column=False, help="xent inverse temperature: logits are multiplied by it",
                           bounds=POSITIVE)
     gain: float = setting(1.0, column=False, help="AGD update multiplier (the paper used 1)", bounds=POSITIVE)
@@ -232,7 +244,12 @@ class ImageRun(RunSpec):
             sizes = f"d{self.depth}-{sizes}"
         if self.bias:
             sizes += "-bias"
-        return f"{self.arch}-{self.dataset}-{objective}/{sizes}/{optimizer_tag(self)}/seed{self.seed}"
+        if self.val_size:
+            sizes += f"-val{self.val_size}"
+        optimizer = optimizer_tag(self)
+        if self.init != registry.OWN_INIT:
+            optimizer += f"-init{self.init}"
+        return f"{self.arch}-{self.dataset}-{objective}/{sizes}/{optimizer}/seed{self.seed}"
 
     def problems(self) -> Iterator[str]:
         yield from super().problems()
@@ -246,6 +263,13 @@ class ImageRun(RunSpec):
             yield "--beta scales the logits of --loss xent; it has no meaning for --loss mse, drop it"
         if self.arch in CIFAR_ONLY and self.dataset == "imagenet":
             yield f"--arch {self.arch} is the CIFAR variant (32x32 inputs); on imagenet use --arch resnet50 or fcn"
+        if self.val_size and self.dataset == "imagenet":
+            yield "--val-size: ImageNet is read from folders and keeps no validation split here; drop --val-size"
+        elif self.val_size >= dataset_info(self.dataset).train_size:
+            yield (f"--val-size {self.val_size} leaves no training images of {self.dataset}'s "
+                   f"{dataset_info(self.dataset).train_size}; hold out fewer")
+        if self.init != registry.OWN_INIT and self.bias:
+            yield "--init applies to bias-free networks (Algorithm 1's init has no rule for biases); drop --bias"
 
     def filled(self) -> "ImageRun":
         """Defaults that depend on other settings: the FCN depth, the arch's width, the optimizer's rate."""
@@ -256,6 +280,8 @@ class ImageRun(RunSpec):
             changes["width"] = default_width(self.arch)
         changes |= {k: v for k, v in registry.get(self.optimizer).filled(dataclasses.asdict(self), self.epochs).items()
                     if getattr(self, k) is None}
+        if self.init == registry.get(self.optimizer).init:
+            changes["init"] = registry.OWN_INIT  # its own init by name is its own init: one run, one directory
         return dataclasses.replace(self, **changes)
 
 
