@@ -526,3 +526,21 @@ def test_imagenet_ranks_load_only_their_share(imagenet_tree):
     for step, (x, y) in enumerate(full):
         assert torch.equal(interleave([s[step][0] for s in shards]), x)
         assert torch.equal(interleave([s[step][1] for s in shards]), y)
+
+
+def test_the_validation_split_is_held_out_of_training_and_the_same_for_every_run(mnist5k):
+    held = load_dataset("mnist5k", device=CPU, data_dir="/nonexistent", val_size=500)
+    again = load_dataset("mnist5k", device=CPU, data_dir="/nonexistent", val_size=500)
+    assert held.train_x.shape[0] == 3500 and held.val_x.shape[0] == 500 and held.info.train_size == 3500
+    assert torch.equal(held.val_x, again.val_x) and torch.equal(held.train_x, again.train_x)
+
+    def rows(x: torch.Tensor) -> set[bytes]:
+        return {image.numpy().tobytes() for image in x}
+
+    full, train, val, test = rows(mnist5k.train_x), rows(held.train_x), rows(held.val_x), rows(held.test_x)
+    assert not (val & train) and not (val & test) and not (train & test)
+    assert val | train == full  # carved from the training set: nothing added, nothing lost
+    assert torch.equal(held.test_x, mnist5k.test_x)
+    batches = list(held.val_batches(128))
+    assert sum(len(x) for x, _ in batches) == 500 and torch.equal(torch.cat([y for _, y in batches]), held.val_y)
+    assert not mnist5k.has_validation and list(mnist5k.val_batches(128)) == []

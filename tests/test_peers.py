@@ -210,3 +210,26 @@ def test_profile_score_and_ratio_edges():
     assert ratio(math.inf, 1.0) == math.inf and ratio(3.0, 3.0) == 1.0
     frame = pd.DataFrame(dict(epoch=[0, 1, 2], test_acc=[0.1, 0.2, 0.3], time_s=[0.0, 5.0, 9.0]))
     assert time_to_target(frame, 0.25) == (2.0, 9.0) and time_to_target(frame, 0.9) == (math.inf, math.inf)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "prodigy", "dog"])
+def test_an_orthogonal_init_run_starts_from_the_weights_agd_starts_from(optimizer):
+    def start(name: str, init: str = registry.OWN_INIT) -> list[torch.Tensor]:
+        torch.manual_seed(3)
+        model = build_model("fcn", input_shape=(1, 28, 28), num_classes=10, depth=4, width=16)
+        registry.get(name).build(registry.IMAGE, model, ImageRun(optimizer=name, init=init).filled())
+        return [p.detach().clone() for p in model.parameters()]
+
+    agd, own, orthogonal = start("agd"), start(optimizer), start(optimizer, registry.ORTHOGONAL)
+    assert all(torch.equal(a, b) for a, b in zip(agd, orthogonal))
+    assert not any(torch.equal(a, b) for a, b in zip(agd, own))
+    agd_from_pytorch = start("agd", registry.PYTORCH_DEFAULT)
+    assert all(torch.equal(a, b) for a, b in zip(own, agd_from_pytorch))
+
+
+def test_an_optimizers_own_init_named_is_one_run():
+    assert ImageRun(optimizer="agd", init=registry.ORTHOGONAL).filled() == ImageRun(optimizer="agd").filled()
+    ablation = ImageRun(optimizer="adam", init=registry.ORTHOGONAL).filled()
+    assert ablation.run_id().endswith("/adam-lr1e-03-initorthogonal/seed0")
+    assert ImageRun(optimizer="adam").filled().identity() == {  # a run recorded before --init keeps its identity
+        k: v for k, v in ablation.identity().items() if k != "init"}
