@@ -18,10 +18,11 @@ def choices(parser, flag: str) -> tuple:
 
 def test_families_and_learning_rates():
     assert registry.names(family=registry.AGD) == ("agd", "agd-bias")
-    assert registry.names(family=registry.TUNED) == ("adam", "sgd", "muon", "adamw")
-    assert registry.names(family=registry.LR_FREE) == ("prodigy", "dadapt-adam", "dog", "sf-adamw")
+    assert registry.names(family=registry.TUNED) == ("adam", "sgd", "muon", "sf-adamw-tuned", "adamw")
+    assert registry.names(family=registry.LR_FREE) == ("prodigy", "dadapt-adam", "dog")
+    assert registry.names(family=registry.SELF_TUNING) == ("sf-adamw",)
     assert [registry.get(name).tuned for name in registry.names()] == [False, False, True, True, True, False, False,
-                                                                          False, False, True]
+                                                                          False, False, True, True]
     assert registry.is_agd("agd-bias") and not registry.is_agd("adamw")
     with pytest.raises(ValueError, match="unknown optimizer 'lion'.*agd, agd-bias"):
         registry.get("lion")
@@ -29,7 +30,7 @@ def test_families_and_learning_rates():
 
 def test_command_lines_and_schema_offer_the_registry():
     assert choices(arguments.build_parser(), "--optimizer") == registry.names(registry.IMAGE) == (
-        "agd", "agd-bias", "adam", "sgd", "muon", "prodigy", "dadapt-adam", "dog", "sf-adamw")
+        "agd", "agd-bias", "adam", "sgd", "muon", "prodigy", "dadapt-adam", "dog", "sf-adamw", "sf-adamw-tuned")
     assert choices(lm_arguments.build_parser(), "--optimizer") == registry.names(registry.LM) == ("agd", "adamw")
     defs = config_schema.schema()["$defs"]
     image = defs["panel"]["properties"]["optimizers"]["properties"]
@@ -74,3 +75,45 @@ def test_hooks_default_to_nothing():
     with entry.evaluating(object()):
         pass
     assert entry.after_step(object()) is None
+
+
+def test_every_peer_cites_how_its_authors_run_it():
+    for name in ("muon", "prodigy", "dadapt-adam", "dog", "sf-adamw", "sf-adamw-tuned"):
+        assert '"' in registry.get(name).usage or "/" in registry.get(name).usage, name
+
+
+def test_schedules_that_span_the_run_make_its_length_part_of_the_run():
+    ten, twenty = (ImageRun(optimizer="prodigy", epochs=e).filled() for e in (10, 20))
+    assert (ten.horizon, twenty.horizon) == (10, 20) and ten.identity() != twenty.identity()
+    assert ten.run_id().endswith("/prodigy-lr1e+00-h10/seed0") and ten.d_coef == 1.0
+    assert ImageRun(optimizer="adam", epochs=10).filled().horizon is None
+    assert "drop --horizon" in ImageRun(optimizer="adam", horizon=5).problem()
+    assert "--d-coef is a setting of prodigy" in ImageRun(optimizer="adam", d_coef=2.0).problem()
+
+
+def test_schedule_free_runs_in_its_algoperf_configuration():
+    torch.manual_seed(0)
+    model = build_model("fcn", input_shape=(1, 28, 28), num_classes=10, depth=3, width=8)
+    run = ImageRun(dataset="mnist5k", optimizer="sf-adamw", epochs=10, batch_size=100, val_size=500).filled()
+    opt = registry.get("sf-adamw").build(registry.IMAGE, model, run)
+    group = opt.param_groups[0]
+    assert group["lr"] == 0.0025 and group["betas"] == (0.9, 0.9955159689799007)
+    assert group["weight_decay"] == 0.08121616522670176 and group["r"] == 0.75
+    assert group["warmup_steps"] == int(0.015 * 10 * 35)  # 2% x 0.75 of 10 epochs of 3500 / 100 batches
+
+
+def test_prodigy_anneals_its_rate_to_zero_over_the_run():
+    torch.manual_seed(0)
+    model = build_model("fcn", input_shape=(1, 4, 4), num_classes=3, depth=3, width=8)
+    run = ImageRun(dataset="mnist5k", optimizer="prodigy", epochs=1, batch_size=2000).filled()  # 2 steps
+    opt = registry.get("prodigy").build(registry.IMAGE, model, run)
+    x, y = torch.randn(8, 1, 4, 4), torch.randint(0, 3, (8,))
+    rates = []
+    for _ in range(2):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+        rates.append(opt.param_groups[0]["lr"])
+    assert rates[0] == pytest.approx(0.5) and rates[1] == pytest.approx(0.0, abs=1e-12)
+    state = opt.state_dict()
+    assert state["t"] == 2

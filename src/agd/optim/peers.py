@@ -5,11 +5,15 @@
 - schedule_free_evaluation: Schedule-Free AdamW (`schedulefree`) evaluated at its evaluation point x
   (optimizer.eval()), BatchNorm statistics recomputed there from training batches, as its authors do.
 - MuonWithAdamW: torch.optim.Muon on every hidden weight, conv kernels flattened to 2-D views of their storage,
-  and AdamW on the first and last layer and any 1-D parameter (Keller Jordan's recipe).
+  and AdamW on the first and last layer and any 1-D parameter (Keller Jordan's recipe), both at one rate: Muon's
+  update is scaled to AdamW's RMS (adjust_lr_fn="match_rms_adamw").
+- CosineAnnealed: an optimizer whose rate is annealed to 0 along a cosine over the run's steps (Prodigy's README).
+- SCHEDULE_FREE_ALGOPERF: Schedule-Free AdamW's configuration in AlgoPerf's self-tuning track.
 
 Each keeps its whole state in state_dict(), so a resumed run takes the steps of an uninterrupted one.
 """
 
+import math
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
@@ -20,10 +24,20 @@ from torch import nn
 DOG_REPS_REL = 1e-6
 DOG_REPS_REL_BATCHNORM = 1e-4
 DOG_AVERAGE_GAMMA = 8.0
-# Keller Jordan's Muon recipe: momentum 0.95 (Nesterov), and the AdamW that takes the first and last layer. The
-# paper's networks are unregularised, and so is every optimizer here: no weight decay.
+# Keller Jordan's Muon recipe: momentum 0.95 (Nesterov), and the AdamW that takes the first and last layer, at
+# Muon's rate: match_rms_adamw scales Muon's update to AdamW's RMS, so one rate serves both. The paper's networks
+# are unregularised, and so is Muon here: no weight decay.
 MUON_MOMENTUM = 0.95
-AUXILIARY_ADAMW = dict(lr=3e-4, betas=(0.9, 0.95), eps=1e-10, weight_decay=0.0)
+MUON_LR_ADJUSTMENT = "match_rms_adamw"
+AUXILIARY_ADAMW = dict(betas=(0.9, 0.95), eps=1e-10, weight_decay=0.0)
+# facebookresearch/schedule_free, schedulefree/algoperf/self_tuning/schedule_free_adamw/submission.py: HPARAMS, and
+# warmup_steps = int(warmup_factor * step_hint * 0.75).
+SCHEDULE_FREE_ALGOPERF = dict(betas=(0.9, 0.9955159689799007), weight_decay=0.08121616522670176, r=0.75,
+                              weight_lr_power=2.0, warmup_fraction=0.02 * 0.75)
+
+
+def schedule_free_warmup(steps: int) -> int:
+    return int(SCHEDULE_FREE_ALGOPERF["warmup_fraction"] * steps)
 
 
 def has_batchnorm(model: nn.Module) -> bool:
@@ -139,7 +153,7 @@ class FlatMuon(torch.optim.Muon):
 
 
 class MuonWithAdamW:
-    """Muon on the hidden weights, AdamW on the first and last layer and 1-D parameters; `lr` is Muon's."""
+    """Muon on the hidden weights, AdamW on the first and last layer and 1-D parameters, both at `lr`."""
 
     def __init__(self, model: nn.Module, lr: float):
         params = [p for p in model.parameters() if p.requires_grad]
@@ -148,8 +162,9 @@ class MuonWithAdamW:
         self.optimizers = []
         if hidden:
             self.optimizers.append(FlatMuon([p for p in params if id(p) in hidden], lr=lr, momentum=MUON_MOMENTUM,
-                                            nesterov=True, weight_decay=0.0))
-        self.optimizers.append(torch.optim.AdamW([p for p in params if id(p) not in hidden], **AUXILIARY_ADAMW))
+                                            nesterov=True, weight_decay=0.0, adjust_lr_fn=MUON_LR_ADJUSTMENT))
+        self.optimizers.append(torch.optim.AdamW([p for p in params if id(p) not in hidden], lr=lr,
+                                                 **AUXILIARY_ADAMW))
 
     @property
     def param_groups(self) -> list[dict]:
@@ -169,3 +184,34 @@ class MuonWithAdamW:
     def load_state_dict(self, state: dict) -> None:
         for opt, opt_state in zip(self.optimizers, state["optimizers"]):
             opt.load_state_dict(opt_state)
+
+
+class CosineAnnealed:
+    """An optimizer whose rate follows lr * (1 + cos(pi * t / T)) / 2 over its T steps (Prodigy's README: \"We also
+    recommend using cosine annealing with the method\"); the step count is in its state, so a resumed run anneals
+    as an uninterrupted one."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, steps: int):
+        self.optimizer, self.steps, self.t = optimizer, max(int(steps), 1), 0
+        self.base = [group["lr"] for group in optimizer.param_groups]
+
+    @property
+    def param_groups(self) -> list[dict]:
+        return self.optimizer.param_groups
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.optimizer.zero_grad(set_to_none=set_to_none)
+
+    def step(self) -> None:
+        self.optimizer.step()
+        self.t += 1
+        factor = (1 + math.cos(math.pi * min(self.t, self.steps) / self.steps)) / 2
+        for group, base in zip(self.optimizer.param_groups, self.base):
+            group["lr"] = base * factor
+
+    def state_dict(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict(), "t": self.t, "base": self.base}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.t, self.base = state["t"], state["base"]

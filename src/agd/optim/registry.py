@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # Families: how a benchmark treats an optimizer.
-AGD = "agd"          # an AGD variant: no learning rate, eta from G
-TUNED = "tuned"      # takes a learning rate: tuned on a grid, or run at a stated rate
-LR_FREE = "lr-free"  # sets its own step size by other means, run once per seed at its authors' defaults
-FAMILIES = (AGD, TUNED, LR_FREE)
+AGD = "agd"                  # an AGD variant: no learning rate, eta from G
+TUNED = "tuned"              # takes a learning rate: tuned on a grid, or run at a stated rate
+LR_FREE = "lr-free"          # sets its own step size by other means, run once per seed at its authors' defaults
+SELF_TUNING = "self-tuning"  # takes a rate, fixed once for every workload by its authors (AlgoPerf's self-tuning)
+FAMILIES = (AGD, TUNED, LR_FREE, SELF_TUNING)
 
 # Job kinds: which training job an optimizer can drive.
 IMAGE, LM = "image", "lm"
@@ -47,7 +48,10 @@ class Optimizer:
     `settings` are the run-spec fields only this optimizer reads (a learning rate, AdamW's schedule);
     `defaults` fills them when a run leaves them out, and `derived` fills those that follow from the
     others and the run's length. `knob` is its one scale setting (a sensitivity study sweeps it). An
-    optimizer of the tuned family has its rate tuned on a grid; the others run at their defaults.
+    optimizer of the tuned family has its rate tuned on a grid; the others run at their defaults. `horizon`:
+    its schedule spans the run's length (a warmup or an annealing), so runs of different lengths are different
+    runs (the image spec's `horizon`). `usage` is how its authors say to run it, quoted with the source, which
+    its builder follows.
     Hooks: `evaluating(opt, model, batches)` is entered around every evaluation (DoG swaps its averaged
     weights in, Schedule-Free moves to its evaluation point and recomputes BatchNorm statistics there from
     `batches()`); `after_step(opt)` runs after each step.
@@ -65,6 +69,8 @@ class Optimizer:
     init: str = PYTORCH_DEFAULT
     trains_bias: bool = True
     scheduled: bool = False  # the job sets each step's learning rate from a warmup + cosine schedule
+    horizon: bool = False
+    usage: str = ""
     evaluating: Callable[..., AbstractContextManager] = _unchanged
     after_step: Callable[[Any], None] = _nothing
 
@@ -180,7 +186,9 @@ def _nanogpt_adamw(model, run):
 def _prodigy(model, run):
     from prodigyopt import Prodigy
 
-    return Prodigy(trainable(model), lr=run.lr)
+    from agd.optim.peers import CosineAnnealed
+
+    return CosineAnnealed(Prodigy(trainable(model), lr=run.lr, d_coef=run.d_coef), training_steps(run))
 
 
 def _dadapt_adam(model, run):
@@ -198,7 +206,11 @@ def _dog(model, run):
 def _sf_adamw(model, run):
     from schedulefree import AdamWScheduleFree
 
-    opt = AdamWScheduleFree(trainable(model), lr=run.lr)
+    from agd.optim.peers import SCHEDULE_FREE_ALGOPERF, schedule_free_warmup
+
+    settings = {key: value for key, value in SCHEDULE_FREE_ALGOPERF.items() if key != "warmup_fraction"}
+    opt = AdamWScheduleFree(trainable(model), lr=run.lr, warmup_steps=schedule_free_warmup(training_steps(run)),
+                            **settings)
     opt.train()  # its step refuses to run in evaluation mode
     return opt
 
@@ -207,6 +219,17 @@ def _muon(model, run):
     from agd.optim.peers import MuonWithAdamW
 
     return MuonWithAdamW(model, lr=run.lr)
+
+
+def training_steps(run) -> int:
+    """The optimizer steps a run's schedule spans: its horizon's epochs of its training split's batches (an image
+    run), or its iterations (a language-model run)."""
+    if hasattr(run, "max_iters"):
+        return int(run.max_iters)
+    from agd.data.catalog import dataset_info
+
+    images = dataset_info(run.dataset).train_size - (run.val_size or 0)
+    return int(run.horizon or run.epochs) * -(-images // run.batch_size)
 
 
 def _evaluating(opt, model=None, batches=None):
@@ -238,16 +261,36 @@ REGISTRY: dict[str, Optimizer] = {entry.name: entry for entry in (
     # The paper's "default" rates for the untuned baselines (showcase figure).
     Optimizer("adam", TUNED, "Adam", ADAM_ORANGE, {IMAGE: _adam}, settings=("lr",), defaults={"lr": 1e-3}),
     Optimizer("sgd", TUNED, "SGD", SGD_RED, {IMAGE: _sgd}, settings=("lr",), defaults={"lr": 0.1}),
-    # Keller Jordan's recipe: Muon on the hidden weights (conv kernels flattened), AdamW on the first and last layer.
-    Optimizer("muon", TUNED, "Muon", "#1f77b4", {IMAGE: _muon}, settings=("lr",), defaults={"lr": 0.02}),
-    # The learning-rate-free peers at their authors' defaults (lr: a multiplier, or Schedule-Free's rate).
-    Optimizer("prodigy", LR_FREE, "Prodigy", "#9467bd", {IMAGE: _prodigy}, settings=("lr",), defaults={"lr": 1.0}),
+    Optimizer("muon", TUNED, "Muon", "#1f77b4", {IMAGE: _muon}, settings=("lr",), defaults={"lr": 1e-3},
+              usage="Muon on every hidden weight (conv kernels as 2-D views), AdamW on the first and last layer, "
+                    "one rate for both: torch.optim.Muon's adjust_lr_fn=\"match_rms_adamw\", with which \"Muon can "
+                    "directly reuse the learning rate and weight decay tuned for AdamW\" (torch.optim.Muon's "
+                    "documentation; KellerJordan/Muon for the split of the parameters)"),
+    # The learning-rate-free peers at their authors' settings (lr: a multiplier of their estimate).
+    Optimizer("prodigy", LR_FREE, "Prodigy", "#9467bd", {IMAGE: _prodigy}, settings=("lr", "d_coef"),
+              defaults={"lr": 1.0, "d_coef": 1.0}, knob="d_coef", horizon=True,
+              usage="\"We recommend using lr=1. (default) for all networks. If you want to force the method to "
+                    "estimate a smaller or larger learning rate, it is better to change the value of d_coef\"; "
+                    "\"We also recommend using cosine annealing with the method\" (konstmish/prodigy, README)"),
     Optimizer("dadapt-adam", LR_FREE, "D-Adapt Adam", "#8c564b", {IMAGE: _dadapt_adam}, settings=("lr",),
-              defaults={"lr": 1.0}),
+              defaults={"lr": 1.0},
+              usage="\"Set the LR parameter to 1.0\"; \"Use the same learning rate scheduler you would normally "
+                    "use on the problem\": none here, as for Adam and SGD (facebookresearch/dadaptation, README)"),
     Optimizer("dog", LR_FREE, "DoG (averaged)", "#e377c2", {IMAGE: _dog}, settings=("lr",), defaults={"lr": 1.0},
-              evaluating=_evaluating),
-    Optimizer("sf-adamw", LR_FREE, "Schedule-Free AdamW", "#17becf", {IMAGE: _sf_adamw}, settings=("lr",),
-              defaults={"lr": 0.0025}, evaluating=_schedule_free_evaluating),
+              evaluating=_evaluating,
+              usage="DoG's averaged iterate is evaluated (PolynomialDecayAverager, gamma 8), reps_rel 1e-6, or "
+                    "1e-4 with batch normalisation, as formll/dog's README says to compare it"),
+    Optimizer("sf-adamw", SELF_TUNING, "Schedule-Free AdamW (AlgoPerf)", "#17becf", {IMAGE: _sf_adamw},
+              settings=("lr",), defaults={"lr": 0.0025}, evaluating=_schedule_free_evaluating, horizon=True,
+              usage="the configuration that won AlgoPerf's self-tuning track: lr 0.0025, betas (0.9, 0.9955), "
+                    "weight decay 0.0812, warmup 2% (x 0.75) of the steps, r 0.75, weight_lr_power 2 "
+                    "(facebookresearch/schedule_free, schedulefree/algoperf/self_tuning/schedule_free_adamw/"
+                    "submission.py); evaluated at its evaluation point with BatchNorm statistics recomputed there "
+                    "(README: optimizer.eval(), and issue 60)"),
+    Optimizer("sf-adamw-tuned", TUNED, "Schedule-Free AdamW (tuned)", "#0e6b75", {IMAGE: _sf_adamw},
+              settings=("lr",), defaults={"lr": 0.0025}, evaluating=_schedule_free_evaluating, horizon=True,
+              usage="the AlgoPerf configuration with its rate tuned on the grid like Adam's: \"This method does "
+                    "require tuning\" (facebookresearch/schedule_free, README)"),
     # nanoGPT's Shakespeare-char settings.
     Optimizer("adamw", TUNED, "AdamW", ADAM_ORANGE, {LM: _nanogpt_adamw},
               settings=("lr", "min_lr", "warmup_iters", "lr_decay_iters", "beta1", "beta2", "weight_decay",

@@ -231,6 +231,11 @@ class ImageRun(RunSpec):
     beta: float = setting(1.0, column=False, help="xent inverse temperature: logits are multiplied by it",
                           bounds=POSITIVE)
     gain: float = setting(1.0, column=False, help="AGD update multiplier (the paper used 1)", bounds=POSITIVE)
+    d_coef: float | None = setting(None, column=False, help="Prodigy's estimate multiplier (default 1), the knob its "
+                                                           "authors name", bounds=POSITIVE, added=True)
+    horizon: int | None = setting(None, help="epochs an optimizer's schedule spans (Prodigy's annealing, "
+                                             "Schedule-Free's warmup; default --epochs)", bounds=AT_LEAST_ONE,
+                                  added=True)
     log_steps: int = setting(0, role=LOGGED, help="also log a row after each of the first N iterations",
                              bounds=NOT_NEGATIVE)
     epochs: int = setting(200, role=LENGTH, help="training epochs after the epoch-0 pass at init",
@@ -268,6 +273,10 @@ class ImageRun(RunSpec):
         elif self.val_size >= dataset_info(self.dataset).train_size:
             yield (f"--val-size {self.val_size} leaves no training images of {self.dataset}'s "
                    f"{dataset_info(self.dataset).train_size}; hold out fewer")
+        if self.horizon is not None and not registry.get(self.optimizer).horizon:
+            spanning = ", ".join(name for name in registry.names(self.job) if registry.get(name).horizon)
+            yield (f"--horizon is the length of a schedule that spans the run ({spanning}); {self.optimizer} has "
+                   "none, drop --horizon")
         if self.init != registry.OWN_INIT and self.bias:
             yield "--init applies to bias-free networks (Algorithm 1's init has no rule for biases); drop --bias"
 
@@ -282,6 +291,8 @@ class ImageRun(RunSpec):
                     if getattr(self, k) is None}
         if self.init == registry.get(self.optimizer).init:
             changes["init"] = registry.OWN_INIT  # its own init by name is its own init: one run, one directory
+        if registry.get(self.optimizer).horizon and self.horizon is None:
+            changes["horizon"] = self.epochs
         return dataclasses.replace(self, **changes)
 
 
@@ -292,6 +303,10 @@ def optimizer_tag(run) -> str:
         tag += f"-lr{lr_tag(run.lr)}"
     if run.gain != 1.0:
         tag += f"-gain{run.gain:g}"
+    if getattr(run, "d_coef", None) not in (None, 1.0):
+        tag += f"-dcoef{run.d_coef:g}"
+    if getattr(run, "horizon", None) is not None:
+        tag += f"-h{run.horizon}"
     return tag
 
 
