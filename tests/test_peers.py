@@ -14,7 +14,6 @@ import pytest
 import torch
 import yaml
 
-from agd.jobs import bundle
 from agd.jobs.train import main as train
 from agd.losses import build_loss
 from agd.models.build import build_model
@@ -106,16 +105,40 @@ def test_the_protocol_tunes_on_one_seed_and_judges_on_three_others(name):
     assert block["seeds"]["tuning"] not in block["seeds"]["evaluation"] and len(block["seeds"]["evaluation"]) >= 3
     members = grid.membership(config)
     table = members[members["figure"] == "peers"]
+    assert (table["val_size"] > 0).all()  # every run holds out its cell's validation split
     for (cell, optimizer), rows in table.groupby(["panel", "optimizer"]):
-        if registry.get(optimizer).tuned:
+        if registry.get(optimizer).tuned:  # before its study decides, only its initial grid on the tuning seed
             assert set(rows["role"]) == {"tuning"} and set(rows["seed"]) == {block["seeds"]["tuning"]}
             assert sorted(rows["lr"]) == sorted(block["optimizers"][optimizer])
         else:
-            assert set(rows["role"]) == {"evaluation"} and sorted(rows["seed"]) == block["seeds"]["evaluation"]
-    jobs = peers.evaluations(config["presets"][name], config["tuning_rule"])
+            evaluation = rows[rows["role"] == "evaluation"]
+            assert sorted(evaluation["seed"]) == block["seeds"]["evaluation"]
+            assert set(rows["role"]) <= {"evaluation", "ablation"}
+    studies = peers.studies(config["presets"][name])
     tuned = [o for o in block["optimizers"] if registry.get(o).tuned]
-    assert len(jobs) == len(block["cells"]) * len(tuned)
-    assert all(job["seeds"] == block["seeds"]["evaluation"] for job in jobs)
+    assert len(studies) == len(block["cells"]) * len(tuned) == len({study.name for study in studies})
+    assert all(study.rule in ("final_val_acc", "best_val_acc", "final_val_loss") for study in studies)
+
+
+def test_a_study_adds_its_chosen_rates_runs_once_it_has_decided():
+    config = preset("quick")
+    block = config["presets"]["quick"]["peers"]
+    study = next(s for s in peers.studies(config["presets"]["quick"]) if s.optimizer == "adam"
+                 and s.cell in block.get("init_ablation", []))
+    rows = pd.DataFrame(peers.decided_members(config["presets"]["quick"], study, [1e-4, 1e-3, 1e-2, 1e-1], 1e-2))
+    peers_rows = rows[rows["figure"] == "peers"]
+    assert sorted(peers_rows.loc[peers_rows["role"] == "tuning", "lr"]) == [1e-4, 1e-3, 1e-2, 1e-1]
+    evaluation = peers_rows[peers_rows["role"] == "evaluation"]
+    assert sorted(evaluation["seed"]) == block["seeds"]["evaluation"] and set(evaluation["lr"]) == {1e-2}
+    ablation = peers_rows[peers_rows["role"] == "ablation"]
+    assert set(ablation["init"]) == {registry.ORTHOGONAL} and set(ablation["lr"]) == {1e-2}
+
+
+def test_the_peers_block_chooses_on_validation_only():
+    config = preset("quick")
+    config["presets"]["quick"]["peers"]["tuning"] = {"rule": "final_test_acc"}
+    with pytest.raises(grid.ConfigError, match="does not read the validation split"):
+        grid.membership(config)
 
 
 def test_a_tuning_seed_among_the_evaluation_seeds_is_refused():
@@ -130,56 +153,20 @@ def test_the_sensitivity_knob_spans_decades_around_each_default():
     assert peers.knob_values("sf-adamw", 1) == pytest.approx([0.00025, 0.0025, 0.025])
 
 
-def test_the_chosen_rate_is_reused_on_the_evaluation_seeds(tmp_path):
-    """A grid of two rates, then a tuned-evaluation job: it runs the better rate on the evaluation seeds."""
-    runs = tmp_path / "runs"
-    grid_runs = [ImageRun(arch="fcn", dataset="mnist5k", depth=3, width=32, optimizer="sgd", lr=lr, epochs=2)
-                 for lr in (1e-4, 0.1)]
-    members = []
-    for run in grid_runs:
-        members += ["--member", str(runs / run.run_id()), shlex.join(run.argv())]
-    execution = ["--device", "cpu", "--threads", "1"]
-    assert bundle.main([*execution, *members]) == 0
-    manifest = tmp_path / "tuned.json"
-    assert bundle.main([*execution, "--tune-from", *(str(runs / r.run_id()) for r in grid_runs), "--tune-epochs", "2",
-                        "--evaluate-seeds", "1", "2", "--manifest", str(manifest)]) == 0
-    written = json.loads(manifest.read_text())
-    assert written["tuned"]["lr"] == 0.1 and set(written["tuned"]["scores"]) == {"0.0001", "0.1"}
-    for seed, entry in zip((1, 2), written["runs"]):
-        expected = runs / ImageRun(arch="fcn", dataset="mnist5k", depth=3, width=32, optimizer="sgd", lr=0.1,
-                                   seed=seed, epochs=2).run_id()
-        assert Path(entry["out"]) == expected and entry["status"] == "completed"
-        assert json.loads((expected / "run.json").read_text())["identity"]["lr"] == 0.1
-
-
-def test_a_grid_run_whose_metrics_changed_is_not_tuned_on(tmp_path, capsys):
-    """The rate is chosen from records checked as a rerun checks them: a truncated metrics.csv is refused."""
-    run = ImageRun(arch="fcn", dataset="mnist5k", depth=3, width=32, optimizer="sgd", lr=0.1, epochs=1)
-    out = tmp_path / "runs" / run.run_id()
-    execution = ["--device", "cpu", "--threads", "1"]
-    assert bundle.main([*execution, "--member", str(out), shlex.join(run.argv())]) == 0
-    lines = (out / "metrics.csv").read_text().splitlines(keepends=True)
-    (out / "metrics.csv").write_text("".join(lines[:-1]))
-    with pytest.raises(SystemExit) as refused:
-        bundle.main([*execution, "--tune-from", str(out), "--tune-epochs", "1", "--evaluate-seeds", "1"])
-    assert refused.value.code == 2
-    assert "metrics.csv differs from the one the run ended with" in capsys.readouterr().err
-    assert not (tmp_path / "runs" / run.run_id().replace("seed0", "seed1")).exists()
-
-
 # --- scores and profiles, by hand ---
 
-def rows(cell: str, optimizer: str, seed: int, accuracies: list[float]) -> list[dict]:
-    return [dict(panel=cell, optimizer=optimizer, role="evaluation", run=f"{cell}/{optimizer}/{seed}", seed=seed,
-                 kind="epoch", epoch=epoch, test_acc=acc, train_loss=1.0 - acc, time_s=10.0 * epoch, status="completed",
-                 dataset="mnist5k", arch="fcn", epochs=3, lr=1e-3 if optimizer == "adam" else math.nan,
-                 final=epoch == len(accuracies) - 1)
+def rows(cell: str, optimizer: str, seed: int, accuracies: list[float], role: str = "evaluation") -> list[dict]:
+    """A run's epoch rows: validation accuracy as given, test accuracy a little below it."""
+    return [dict(panel=cell, optimizer=optimizer, role=role, run=f"{cell}/{optimizer}/{seed}/{role}", seed=seed,
+                 kind="epoch", epoch=epoch, val_acc=acc, test_acc=acc - 0.01, train_loss=1.0 - acc, time_s=10.0 * epoch,
+                 status="completed", reason="", dataset="mnist5k", arch="fcn", epochs=len(accuracies) - 1,
+                 lr=1e-3 if optimizer == "adam" else math.nan, final=epoch == len(accuracies) - 1)
             for epoch, acc in enumerate(accuracies)]
 
 
-def test_time_to_target_ratio_and_score_as_worked_by_hand():
-    table = pd.DataFrame(
-        # Cell a: Adam's best accuracies 0.6, 0.7, 0.8 -> target 0.7 (the median).
+def hand_table() -> pd.DataFrame:
+    return pd.DataFrame(
+        # Cell a: Adam's best validation accuracies 0.6, 0.7, 0.8 -> target 0.7 (the median).
         rows("a", "adam", 1, [0.1, 0.5, 0.6, 0.6]) + rows("a", "adam", 2, [0.1, 0.7, 0.7, 0.7])
         + rows("a", "adam", 3, [0.1, 0.6, 0.8, 0.8])
         # AGD reaches 0.7 at epochs 1, 1 and 3 -> median 1; Adam at inf, 1, 2 -> median 2.
@@ -189,26 +176,60 @@ def test_time_to_target_ratio_and_score_as_worked_by_hand():
         + rows("b", "adam", 1, [0.1, 0.3, 0.5, 0.5]) + rows("b", "adam", 2, [0.1, 0.3, 0.5, 0.5])
         + rows("b", "adam", 3, [0.1, 0.3, 0.5, 0.5])
         + rows("b", "agd", 1, [0.1, 0.2, 0.3, 0.4]) + rows("b", "agd", 2, [0.1, 0.2, 0.3, 0.4])
-        + rows("b", "agd", 3, [0.1, 0.2, 0.3, 0.4]))
-    scored = scores(table).set_index(["cell", "optimizer"])
+        + rows("b", "agd", 3, [0.1, 0.2, 0.3, 0.4])
+        # Adam's studies: 4 grid runs of 3 epochs on cell a, 2 on cell b.
+        + sum((rows("a", "adam", 0, [0.1, 0.2, 0.3, 0.4], role="tuning") for _ in range(1)), [])
+        + [dict(r, run=f"a/adam/grid{k}") for k in range(1, 4) for r in rows("a", "adam", 0, [0.1, 0.2, 0.3, 0.4],
+                                                                            role="tuning")]
+        + [dict(r, run=f"b/adam/grid{k}") for k in range(2) for r in rows("b", "adam", 0, [0.1, 0.2, 0.3, 0.4],
+                                                                         role="tuning")])
+
+
+def test_time_to_target_ratio_and_score_as_worked_by_hand():
+    scored = scores(hand_table()).set_index(["cell", "optimizer"])
     assert scored.loc[("a", "adam"), "target"] == pytest.approx(0.7)
     assert scored.loc[("a", "agd"), "epochs_to_target"] == 1 and scored.loc[("a", "adam"), "epochs_to_target"] == 2
-    assert scored.loc[("a", "agd"), "seconds_to_target"] == 10.0
+    assert (scored.loc[("a", "agd"), "epochs_to_target_min"], scored.loc[("a", "agd"), "epochs_to_target_max"]) == (1, 3)
     assert scored.loc[("a", "agd"), "ratio"] == 1 and scored.loc[("a", "adam"), "ratio"] == 2
     assert math.isinf(scored.loc[("b", "agd"), "ratio"]) and scored.loc[("b", "adam"), "ratio"] == 1
     # B: AGD ratios (1, inf) -> ((4 - 1) + 0) / 3 / 2 = 0.5; Adam (2, 1) -> ((4 - 2) + (4 - 1)) / 3 / 2 = 5/6.
-    assert scored.loc[("a", "agd"), "score"] == pytest.approx(0.5)
-    assert scored.loc[("a", "adam"), "score"] == pytest.approx(5 / 6)
-    assert scored.loc[("a", "agd"), "final_test_acc_mean"] == pytest.approx((0.7 + 0.8 + 0.7) / 3)
-    curve = profiles(scored.reset_index()).set_index(["optimizer", "tau"])["rho"]
-    assert curve[("agd", 1.0)] == 0.5 and curve[("adam", 1.0)] == 0.5 and curve[("adam", 2.0)] == 1.0
+    assert scored.loc[("a", "agd"), "B"] == pytest.approx(0.5)
+    assert scored.loc[("a", "adam"), "B"] == pytest.approx(5 / 6)
+    assert scored.loc[("a", "agd"), "final_test_acc_mean"] == pytest.approx((0.7 + 0.8 + 0.7) / 3 - 0.01)
+    # Tuning counted: Adam's 4 grid runs of 3 epochs on a (12) and 2 on b (6) come before its evaluation run's.
+    assert scored.loc[("a", "adam"), "tuning_epochs"] == 12 and scored.loc[("b", "adam"), "tuning_runs"] == 2
+    assert scored.loc[("a", "adam"), "epochs_to_target_tuning_inclusive"] == 14
+    assert scored.loc[("b", "adam"), "epochs_to_target_tuning_inclusive"] == 8
+    # Tuning-inclusive: on a, AGD 1 vs Adam 14 -> Adam's ratio 14; on b Adam alone reaches it: 1. B: (0 + 3/3) / 2.
+    assert scored.loc[("a", "adam"), "ratio_tuning_inclusive"] == 14
+    assert scored.loc[("a", "adam"), "B_tuning_inclusive"] == pytest.approx(0.5)
+    assert scored.loc[("a", "agd"), "B_tuning_inclusive"] == pytest.approx(0.5)
+    curve = profiles(scored.reset_index())
+    plain = curve[curve["kind"] == "plain"].set_index(["optimizer", "tau"])["rho"]
+    assert plain[("agd", 1.0)] == 0.5 and plain[("adam", 1.0)] == 0.5 and plain[("adam", 2.0)] == 1.0
+
+
+def test_the_bootstrap_interval_of_b_on_a_toy_table():
+    scored = scores(hand_table()).set_index(["cell", "optimizer"])
+    # AGD on cell a: seeds reach Adam's target at (1, 1, 3) epochs; b never. Resampling seeds moves the target
+    # and the medians, so B varies, but B never leaves [0, 1] and the point estimate lies inside its interval.
+    for optimizer in ("agd", "adam"):
+        low, high, b = (scored.loc[("a", optimizer), column] for column in ("B_low", "B_high", "B"))
+        assert 0 <= low <= b <= high <= 1
+    assert scored.loc[("a", "agd"), "B_low"] < scored.loc[("a", "agd"), "B_high"]  # the seeds disagree
+    # Identical seeds leave nothing to resample: the interval is the point.
+    same = pd.DataFrame(rows("c", "adam", 1, [0.1, 0.5]) + rows("c", "adam", 2, [0.1, 0.5])
+                        + rows("c", "agd", 1, [0.1, 0.2]) + rows("c", "agd", 2, [0.1, 0.2]))
+    flat = scores(same).set_index("optimizer")
+    assert (flat.loc["adam", "B_low"], flat.loc["adam", "B_high"]) == (1.0, 1.0)
+    assert (flat.loc["agd", "B_low"], flat.loc["agd", "B_high"]) == (0.0, 0.0)
 
 
 def test_profile_score_and_ratio_edges():
     assert profile_score([1.0, 1.0]) == 1.0 and profile_score([math.inf]) == 0.0 and profile_score([4.0]) == 0.0
     assert profile_score([2.5]) == pytest.approx(0.5)
     assert ratio(math.inf, 1.0) == math.inf and ratio(3.0, 3.0) == 1.0
-    frame = pd.DataFrame(dict(epoch=[0, 1, 2], test_acc=[0.1, 0.2, 0.3], time_s=[0.0, 5.0, 9.0]))
+    frame = pd.DataFrame(dict(epoch=[0, 1, 2], val_acc=[0.1, 0.2, 0.3], time_s=[0.0, 5.0, 9.0]))
     assert time_to_target(frame, 0.25) == (2.0, 9.0) and time_to_target(frame, 0.9) == (math.inf, math.inf)
 
 
@@ -233,3 +254,34 @@ def test_an_optimizers_own_init_named_is_one_run():
     assert ablation.run_id().endswith("/adam-lr1e-03-initorthogonal/seed0")
     assert ImageRun(optimizer="adam").filled().identity() == {  # a run recorded before --init keeps its identity
         k: v for k, v in ablation.identity().items() if k != "init"}
+
+
+# --- the tuning studies ---
+
+def test_a_grid_whose_best_is_at_an_edge_extends_a_decade_on_that_side():
+    from agd.plan.tuning import decide
+
+    top = decide({1e-3: 0.5, 1e-2: 0.7, 1e-1: 0.9})
+    assert top.chosen is None and top.extend == 1.0 and "top" in top.reason
+    bottom = decide({1e-3: 0.9, 1e-2: 0.7, 1e-1: 0.1})
+    assert bottom.chosen is None and bottom.extend == 1e-4
+    inside = decide({1e-3: 0.5, 1e-2: 0.9, 1e-1: 0.1})
+    assert inside.chosen == 1e-2 and inside.extend is None
+    # At the bound the edge stays: SGD best at 10, the largest rate a study tries.
+    bound = decide({1.0: 0.5, 10.0: 0.9}, bounds=(1e-6, 10.0))
+    assert bound.chosen == 10.0 and "bound" in bound.reason
+    # Every run diverged: the smallest rate is the best (ties go to the smaller), and the grid reaches lower.
+    diverged = decide({1e-2: float("-inf"), 1e-1: float("-inf")})
+    assert diverged.extend == 1e-3
+    # A smoke run, or partial results, never extend.
+    assert decide({1e-3: 0.5, 1e-2: 0.9}, extend=False).chosen == 1e-2
+
+
+def test_the_validation_rules_score_on_the_validation_split():
+    from agd.plan.tuning import tuning_score
+
+    rows = pd.DataFrame(dict(kind="epoch", epoch=[0, 1, 2], val_acc=[0.1, 0.8, 0.7], test_acc=[0.1, 0.2, 0.99],
+                             val_loss=[2.0, 0.5, 0.6]))
+    assert tuning_score(rows, "final_val_acc") == 0.7 and tuning_score(rows, "best_val_acc") == 0.8
+    assert tuning_score(rows, "final_val_loss") == -0.6
+    assert tuning_score(rows.drop(columns="val_acc"), "final_val_acc") == float("-inf")

@@ -16,7 +16,7 @@ from agd.models.catalog import ARCHS, LOSSES
 from agd.optim import registry
 from agd.plan.errors import ConfigError
 from agd.plan.grid import FIGURES
-from agd.plan.tuning import TUNING_RULES
+from agd.plan.tuning import TUNING_RULES, VALIDATION_RULES
 
 SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
 # Where each job kind's panels name their optimizers, and the definition of one LM optimizer setting.
@@ -44,7 +44,10 @@ def schema(path: Path = SCHEMA) -> dict:
                                  ("peers_cell", "arch", ARCHS), ("peers_cell", "dataset", DATASETS),
                                  ("peers_cell", "loss", LOSSES), ("transformer_panel", "text", TEXTS)):
         defs[panel]["properties"][name]["enum"] = list(choices)
-    document["properties"]["tuning_rule"]["enum"] = list(TUNING_RULES)
+    # The paper's figures keep the paper's protocol (rates chosen on the test split); the peers block chooses on
+    # its validation split only.
+    document["properties"]["tuning_rule"]["enum"] = [rule for rule in TUNING_RULES if rule not in VALIDATION_RULES]
+    defs["peers"]["properties"]["tuning"]["properties"]["rule"]["enum"] = list(VALIDATION_RULES)
     defs["preset"]["properties"]["figures"]["properties"] = {name: {"$ref": "#/$defs/figure"} for name in FIGURES}
     for job, panels in PANEL_DEFS.items():
         for panel in panels:

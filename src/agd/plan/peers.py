@@ -1,62 +1,111 @@
 """Beyond the paper: AGD against the learning-rate-free optimizers of today and Muon, by the protocol of the
 optimizer-benchmarking literature (DeepOBS, AlgoPerf), planned from a preset's `peers` block.
 
-- Every optimizer without a rate grid (AGD and the learning-rate-free peers) runs once per evaluation seed, at
-  its defaults (role `evaluation`).
-- Every tuned baseline runs its rate grid on the tuning seed (role `tuning`); a tuned-evaluation job then picks
-  the best rate by config.yaml's tuning_rule over the cell's epochs and runs it on the evaluation seeds. Those
-  runs' names are known once the grid has run, so the job writes them into its manifest.
-- The sensitivity study (figure `sensitivity`) runs every optimizer's scale knob (agd.optim.registry) over
-  `decades` decades either side of its default on the tuning seed; a tuned baseline's grid is its sweep.
-
-Cells are runs of the image job; a run shared with a figure of the paper (fig2's FCN grid, fig1's conv nets)
-is one run, trained as long as the longest figure needs.
+- Every image cell holds out a validation split of its training set (agd.data.catalog.VALIDATION_SIZE, or the
+  cell's `val_size`); every choice reads it, and the test split is only reported.
+- Every optimizer without a rate grid (AGD, the learning-rate-free peers, the self-tuning Schedule-Free) runs
+  once per evaluation seed at its defaults (role `evaluation`).
+- Every tuned optimizer has a study per cell (`Study`): its grid on the tuning seed (role `tuning`) is judged by
+  the block's validation rule; a best rate at an edge of the grid adds the next decade on that side, a round at
+  a time, until the best is inside or the bounds are reached (agd.plan.tuning.decide). The chosen rate then
+  runs on the evaluation seeds. Which runs those are is known only once the study has decided: the workflow's
+  tuning stage (a Snakemake checkpoint) asks `study_runs` and `chosen_runs` for them.
+- The init ablation: on the cells it names, every optimizer also runs from the other init (AGD from PyTorch's
+  default, every other optimizer from AGD's orthogonal init, the very weights AGD starts from), on the
+  evaluation seeds, a tuned one at the rate its study chose (role `ablation`).
+- The sensitivity study (figure `sensitivity`) runs every untuned optimizer's scale knob over `decades` decades
+  either side of its default on one cell and the tuning seed; a tuned optimizer's sweep is its study's grid.
 """
 
 import dataclasses
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 
 import pandas as pd
 
+from agd.data.catalog import VALIDATION_SIZE
 from agd.optim import registry
 from agd.plan.errors import ConfigError
 from agd.plan.specs import ImageRun
 from agd.plan.table import member
+from agd.plan.tuning import BOUNDS, VALIDATION_RULES
 
 FIGURE, SENSITIVITY = "peers", "sensitivity"
-TUNING, EVALUATION = "tuning", "evaluation"
+TUNING, EVALUATION, ABLATION = "tuning", "evaluation", "ablation"
+DEFAULT_RULE = "final_val_acc"
 
 
 def block(preset: Mapping) -> dict | None:
     return preset.get(FIGURE)
 
 
+def rule_of(peers: Mapping) -> str:
+    return peers.get("tuning", {}).get("rule", DEFAULT_RULE)
+
+
+def bounds_of(peers: Mapping) -> tuple[float, float]:
+    return tuple(peers.get("tuning", {}).get("bounds", BOUNDS))
+
+
 def cell_run(cell: Mapping, optimizer: str, seed: int, **settings) -> ImageRun:
-    """One run of a cell, its optimizer's defaults filled in."""
+    """One run of a cell, with the cell's validation split and its optimizer's defaults filled in."""
     depth = cell.get("depth") if cell["arch"] == "fcn" else None
     return ImageRun(arch=cell["arch"], dataset=cell["dataset"], loss=cell.get("loss", "mse"), depth=depth,
                     width=cell.get("width"), batch_size=cell["batch_size"], optimizer=optimizer, seed=seed,
-                    epochs=cell["epochs"], **settings).filled()
+                    val_size=cell.get("val_size", VALIDATION_SIZE.get(cell["dataset"], 0)), epochs=cell["epochs"],
+                    **settings).filled()
 
 
 def check(peers: Mapping) -> None:
     seeds = peers["seeds"]
     if seeds["tuning"] in seeds["evaluation"]:
         raise ConfigError(f"peers.seeds: the tuning seed {seeds['tuning']} is among the evaluation seeds "
-                               f"{seeds['evaluation']}; a rate is tuned on one seed and judged on others")
+                          f"{seeds['evaluation']}; a rate is tuned on one seed and judged on others")
+    rule = rule_of(peers)
+    if rule not in VALIDATION_RULES:
+        raise ConfigError(f"peers.tuning.rule: {rule!r} does not read the validation split; the peers block chooses "
+                          f"on held-out data only: use one of {', '.join(VALIDATION_RULES)}")
+    low, high = bounds_of(peers)
+    if not 0 < low < high:
+        raise ConfigError(f"peers.tuning.bounds: [{low}, {high}] is not a range of rates; give [low, high] with "
+                          "0 < low < high, e.g. [1.0e-6, 10.0]")
+    for name, cell in peers["cells"].items():
+        if cell["dataset"] not in VALIDATION_SIZE and "val_size" not in cell:
+            raise ConfigError(f"peers.cells.{name}: {cell['dataset']} has no validation split here, and the peers "
+                              "block chooses on one; use a dataset held in memory")
+    for optimizer, rates in peers["optimizers"].items():
+        for lr in rates or []:
+            if not low <= lr <= high:
+                raise ConfigError(f"peers.optimizers.{optimizer}: the rate {lr:g} lies outside peers.tuning.bounds "
+                                  f"[{low:g}, {high:g}]; widen the bounds or drop the rate")
+    for name in ablation_cells(peers):
+        if name not in peers["cells"]:
+            raise ConfigError(f"peers.init_ablation: {name!r} is not a cell; choose among {', '.join(peers['cells'])}")
     sensitivity = peers.get("sensitivity")
     if sensitivity and sensitivity["cell"] not in peers["cells"]:
         raise ConfigError(f"peers.sensitivity.cell: {sensitivity['cell']!r} is not a cell; choose one of "
-                               f"{', '.join(peers['cells'])}")
+                          f"{', '.join(peers['cells'])}")
 
 
-def runs_of(peers: Mapping, cell: Mapping, optimizer: str) -> list[tuple[str, ImageRun]]:
-    """(role, run) of one optimizer on one cell: its grid on the tuning seed, or one run per evaluation seed."""
-    seeds = peers["seeds"]
-    if registry.get(optimizer).tuned:
-        return [(TUNING, cell_run(cell, optimizer, seeds["tuning"], lr=lr)) for lr in peers["optimizers"][optimizer]]
-    return [(EVALUATION, cell_run(cell, optimizer, seed)) for seed in seeds["evaluation"]]
+def ablation_cells(peers: Mapping) -> list[str]:
+    return list(peers.get("init_ablation", []))
+
+
+def swapped_init(optimizer: str) -> str:
+    """The init an ablation run of `optimizer` starts from: the one it does not start from by default."""
+    own = registry.get(optimizer).init
+    return registry.PYTORCH_DEFAULT if own == registry.ORTHOGONAL else registry.ORTHOGONAL
+
+
+def untuned_runs(peers: Mapping, name: str, optimizer: str) -> Iterator[tuple[str, ImageRun]]:
+    """(role, run) of an optimizer without a grid on a cell: one per evaluation seed, and its ablation runs."""
+    cell = peers["cells"][name]
+    for seed in peers["seeds"]["evaluation"]:
+        yield EVALUATION, cell_run(cell, optimizer, seed)
+    if name in ablation_cells(peers):
+        for seed in peers["seeds"]["evaluation"]:
+            yield ABLATION, cell_run(cell, optimizer, seed, init=swapped_init(optimizer))
 
 
 def knob_values(optimizer: str, decades: int) -> list[float]:
@@ -67,56 +116,99 @@ def knob_values(optimizer: str, decades: int) -> list[float]:
 
 
 def sensitivity_runs(peers: Mapping) -> list[ImageRun]:
+    """The untuned optimizers' knob sweeps; a tuned optimizer's sweep is its study (not planned here)."""
     study = peers.get("sensitivity")
     if not study:
         return []
     cell = peers["cells"][study["cell"]]
-    runs = []
-    for optimizer in peers["optimizers"]:
-        entry = registry.get(optimizer)
-        if entry.tuned:
-            runs += [run for _, run in runs_of(peers, cell, optimizer)]
-        else:
-            runs += [cell_run(cell, optimizer, peers["seeds"]["tuning"], **{entry.knob: value})
-                     for value in knob_values(optimizer, study["decades"])]
-    return runs
+    return [cell_run(cell, optimizer, peers["seeds"]["tuning"], **{registry.get(optimizer).knob: value})
+            for optimizer in peers["optimizers"] if not registry.get(optimizer).tuned
+            for value in knob_values(optimizer, study["decades"])]
 
+
+# --- tuning studies ---
+
+@dataclass(frozen=True)
+class Study:
+    """A tuned optimizer's rate study on one cell: its initial grid on the tuning seed, judged by `rule` on the
+    validation split over the cell's epochs, extended within `bounds` (not at all in a smoke run)."""
+
+    name: str
+    cell: str
+    optimizer: str
+    rates: tuple[float, ...]
+    rule: str
+    bounds: tuple[float, float]
+    extend: bool
+    epochs: int
+
+    def grid_run(self, peers: Mapping, lr: float) -> ImageRun:
+        return cell_run(peers["cells"][self.cell], self.optimizer, peers["seeds"]["tuning"], lr=lr)
+
+    def chosen_runs(self, peers: Mapping, lr: float) -> list[tuple[str, ImageRun]]:
+        """(role, run) of the chosen rate: on every evaluation seed, and from the other init where the cell is
+        in the ablation."""
+        cell = peers["cells"][self.cell]
+        runs = [(EVALUATION, cell_run(cell, self.optimizer, seed, lr=lr)) for seed in peers["seeds"]["evaluation"]]
+        if self.cell in ablation_cells(peers):
+            runs += [(ABLATION, cell_run(cell, self.optimizer, seed, lr=lr, init=swapped_init(self.optimizer)))
+                     for seed in peers["seeds"]["evaluation"]]
+        return runs
+
+
+def studies(preset: Mapping, smoke: bool = False) -> list[Study]:
+    """Every (cell, tuned optimizer) study of the block, each named stably from what it decides on."""
+    peers = block(preset)
+    if not peers:
+        return []
+    result = []
+    for cell_name, cell in peers["cells"].items():
+        for optimizer, rates in peers["optimizers"].items():
+            if not registry.get(optimizer).tuned:
+                continue
+            rates = tuple(sorted(float(lr) for lr in rates))
+            what = "\n".join(map(str, [cell_name, sorted(cell.items()), optimizer, rates, rule_of(peers),
+                                       bounds_of(peers), not smoke, peers["seeds"]]))
+            digest = hashlib.sha1(what.encode()).hexdigest()[:8]
+            result.append(Study(f"{cell_name}-{optimizer}-{digest}", cell_name, optimizer, rates, rule_of(peers),
+                                bounds_of(peers), not smoke, cell["epochs"]))
+    return result
+
+
+# --- membership ---
 
 def membership(preset: Mapping) -> pd.DataFrame:
-    """One row per (figure, cell, run) of the peers block: figure `peers` and `sensitivity`, with each run's role."""
+    """The runs known before any study decides, one row per (figure, cell, run) with its role: the untuned
+    optimizers' evaluation and ablation runs, every study's initial grid, and the sensitivity sweeps."""
     peers = block(preset)
     if not peers:
         return pd.DataFrame()
     check(peers)
     rows = [member(run, figure=FIGURE, panel=name, gpus=1, enabled=True, role=role)
-            for name, cell in peers["cells"].items()
-            for optimizer in peers["optimizers"]
-            for role, run in runs_of(peers, cell, optimizer)]
-    study = peers.get("sensitivity")
-    rows += [member(run, figure=SENSITIVITY, panel=study["cell"], gpus=1, enabled=True, role=SENSITIVITY)
+            for name in peers["cells"]
+            for optimizer in peers["optimizers"] if not registry.get(optimizer).tuned
+            for role, run in untuned_runs(peers, name, optimizer)]
+    rows += [member(study.grid_run(peers, lr), figure=FIGURE, panel=study.cell, gpus=1, enabled=True, role=TUNING)
+             for study in studies(preset) for lr in study.rates]
+    sensitivity = peers.get("sensitivity")
+    rows += [member(run, figure=SENSITIVITY, panel=sensitivity["cell"], gpus=1, enabled=True, role=SENSITIVITY)
              for run in sensitivity_runs(peers)]
     return pd.DataFrame(rows)
 
 
-def evaluations(preset: Mapping, rule: str) -> list[dict]:
-    """The tuned-evaluation jobs: per cell and tuned optimizer, its grid's runs (the candidates), the evaluation
-    seeds, the epochs the rate is judged over, and the rule; each with a stable name."""
+def decided_members(preset: Mapping, study: Study, rates: list[float], chosen: float | None) -> list[dict]:
+    """Membership rows a study adds once it has judged: its whole grid (every round), and the chosen rate's runs."""
     peers = block(preset)
-    if not peers:
-        return []
-    jobs = []
-    for name, cell in peers["cells"].items():
-        for optimizer in peers["optimizers"]:
-            if not registry.get(optimizer).tuned:
-                continue
-            candidates = sorted(run.run_id() for _, run in runs_of(peers, cell, optimizer))
-            seeds = list(peers["seeds"]["evaluation"])
-            what = "\n".join([*candidates, str(seeds), str(cell["epochs"]), rule])
-            digest = hashlib.sha1(what.encode()).hexdigest()[:10]
-            jobs.append(dict(name=f"tuned-{name}-{optimizer}-{digest}", cell=name, optimizer=optimizer,
-                             candidates=candidates, seeds=seeds, epochs=cell["epochs"], rule=rule,
-                             dataset=cell["dataset"], arch=cell["arch"]))
-    return jobs
+    rows = [member(study.grid_run(peers, lr), figure=FIGURE, panel=study.cell, gpus=1, enabled=True, role=TUNING)
+            for lr in rates]
+    if chosen is not None:
+        rows += [member(run, figure=FIGURE, panel=study.cell, gpus=1, enabled=True, role=role)
+                 for role, run in study.chosen_runs(peers, chosen)]
+    sensitivity = peers.get("sensitivity")
+    if sensitivity and sensitivity["cell"] == study.cell:
+        rows += [member(study.grid_run(peers, lr), figure=SENSITIVITY, panel=study.cell, gpus=1, enabled=True,
+                        role=SENSITIVITY) for lr in rates]
+    return rows
 
 
 def evaluation_run(candidate: ImageRun, seed: int, epochs: int) -> ImageRun:
