@@ -11,9 +11,10 @@ from agd.figures.style import OPTIMIZER_COLORS, OPTIMIZER_LABELS, figure, footer
 from agd.optim import registry
 
 TITLE = ("Sensitivity to the one scale knob every optimizer has, as a multiple of its default (the dotted line): "
-         "final test accuracy on one cell and seed. A flat curve is what a learning-rate-free method promises. "
-         "The knob is the learning rate of Adam, SGD and Muon, the rate multiplier of Prodigy, D-Adaptation and "
-         "DoG, Schedule-Free AdamW's rate and AGD's gain; a diverged run has no point.")
+         "final test accuracy on one cell and the tuning seed. A flat curve is what a learning-rate-free method "
+         "promises. The knob is the learning rate of Adam, SGD and Muon (their tuning study's grid, extensions "
+         "included), Prodigy's d_coef, the rate multiplier of D-Adaptation and DoG, Schedule-Free AdamW's rate and "
+         "AGD's gain; a run that diverged is drawn as a cross at 0%, its accuracy meaningless.")
 
 
 def plot(data: pd.DataFrame, context: dict) -> plt.Figure:
@@ -27,9 +28,12 @@ def plot(data: pd.DataFrame, context: dict) -> plt.Figure:
     for optimizer in optimizers_in(present):
         mine = present[present["optimizer"] == optimizer].sort_values("multiplier")
         entry = registry.get(optimizer)
-        ax.plot(mine["multiplier"], 100 * mine["final_test_acc"].to_numpy(float), marker="o", markersize=2.5,
-                color=OPTIMIZER_COLORS[optimizer], linewidth=line_width(optimizer),
-                label=f"{OPTIMIZER_LABELS[optimizer]} ({entry.knob})")
+        diverged = mine["status"] == "diverged"
+        accuracy = np.where(diverged, np.nan, 100 * mine["final_test_acc"].to_numpy(float))
+        ax.plot(mine["multiplier"], accuracy, marker="o", markersize=2.5, color=OPTIMIZER_COLORS[optimizer],
+                linewidth=line_width(optimizer), label=f"{OPTIMIZER_LABELS[optimizer]} ({entry.knob})")
+        ax.plot(mine.loc[diverged, "multiplier"], np.zeros(int(diverged.sum())), linestyle="none", marker="x",
+                markersize=3.5, color=OPTIMIZER_COLORS[optimizer])
     ax.axvline(1.0, color="0.5", linestyle=":", linewidth=0.8)
     ax.set_xscale("log")
     low, high = np.nanmin(present["multiplier"]), np.nanmax(present["multiplier"])
