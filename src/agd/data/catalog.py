@@ -1,5 +1,6 @@
 """Static facts about each dataset: sizes, shapes, normalisation constants; nothing is loaded here."""
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +71,12 @@ def dataset_info(name: str, pad_to: int | None = None) -> DatasetInfo:
 
 
 IMAGENET_SPLITS = ("train", "val")  # each with one folder of images per class
+IMAGENET_ENV = "IMAGENET_PATH"       # where ImageNet is when no root is given
+
+
+def imagenet_root(given: str | Path | None) -> str | Path | None:
+    """The given ImageNet root, else $IMAGENET_PATH (None when neither is set)."""
+    return given or os.environ.get(IMAGENET_ENV) or None
 
 
 def imagenet_missing(root: str | Path) -> list[str]:

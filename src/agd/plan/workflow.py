@@ -2,7 +2,6 @@
 checks made before any job."""
 
 import ast
-import os
 import shlex
 import sys
 from collections.abc import Mapping
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from agd.data import catalog
 from agd.data.catalog import DOWNLOADABLE, imagenet_missing
 from agd.plan import bundles
 from agd.plan.specs import ImageRun, LMRun, RunSpec
@@ -25,7 +25,7 @@ def data_marker(dataset: str, data_dir: str, smoke: bool = False) -> list[str]:
 
 
 def imagenet_root(config: Mapping) -> str | None:
-    return config.get("imagenet", {}).get("root") or os.environ.get("IMAGENET_PATH")
+    return catalog.imagenet_root(config.get("imagenet", {}).get("root"))
 
 
 def execution_args(preset: Mapping, config: Mapping) -> list:
