@@ -33,7 +33,7 @@ import torch
 
 from agd.io import write_json
 from agd.jobs import arguments, checkpoint, run_dir
-from agd.jobs.arguments import pad_to
+from agd.jobs.arguments import ImageExecution, pad_to
 from agd.jobs.batched import BatchingError
 from agd.jobs.driver import JobError, configure_torch, now
 from agd.jobs.train import JOB, Cohort, Member, load_data, new_member
@@ -70,9 +70,9 @@ def member_argv(out: str, flags: str, execution: list[str]) -> list[str]:
     return [*shlex.split(flags), *execution, "--out", out]
 
 
-def parse(argv: list[str] | None) -> tuple[argparse.Namespace, list[str], list[tuple[argparse.Namespace, ImageRun]]]:
+def parse(argv: list[str] | None) -> tuple[argparse.Namespace, list[str], list[tuple[ImageRun, ImageExecution]]]:
     """The bundle's own flags, the execution flags every member shares (the rest of argv), and each member's
-    (namespace, spec)."""
+    (spec, execution)."""
     parser = build_parser()
     bundle, execution = parser.parse_known_args(argv)
     bundle.tuned = None
@@ -92,7 +92,7 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, list[str], list[t
         except SystemExit as exit_:
             print(f"{PROG}: the member {out} above was refused; nothing was run", file=sys.stderr)
             raise SystemExit(2) from exit_
-    if any(args.distribute for args, _ in members) and len(members) > 1:
+    if any(execution.distribute for _, execution in members) and len(members) > 1:
         build_parser().error("--distribute: a bundle of several runs trains in one process; run data-parallel "
                              "runs alone (a bundle of one)")
     outs = [out for out, _ in bundle.member]
@@ -113,69 +113,67 @@ class RunLog:
         print(f"{self.out}: {line}", flush=True)
 
 
+def network_shape(spec: ImageRun) -> tuple:
+    """Runs that can share one stacked network: one network shape and batch size."""
+    return spec.arch, spec.dataset, spec.loss, spec.depth, spec.width, spec.batch_size, spec.bias
+
+
 def cohort_key(spec: ImageRun, member: Member) -> tuple:
     """Runs that can be stepped together: one network shape and batch size, at one position."""
-    return spec.arch, spec.dataset, spec.loss, spec.depth, spec.width, spec.batch_size, spec.bias, member.at()
+    return *network_shape(spec), member.at()
 
 
 def main(argv: list[str] | None = None) -> int:
-    bundle, execution, parsed = parse(argv)
-    first_args = parsed[0][0]
-    if first_args.distribute:  # a bundle of one data-parallel run: agd-train under torchrun
-        code = JOB.main(member_argv(*bundle.member[0], execution))
+    bundle, shared, parsed = parse(argv)
+    first = parsed[0][1]
+    if first.distribute:  # a bundle of one data-parallel run: agd-train under torchrun
+        code = JOB.main(member_argv(*bundle.member[0], shared))
         if code == 0 and bundle.manifest and int(os.environ.get("RANK", "0")) == 0:
-            write_manifest(bundle.manifest, {Path(first_args.out): "ended"})
+            write_manifest(bundle.manifest, {Path(first.out): "ended"})
         return code
-    device = arguments.resolve_device(first_args)
-    for args, spec in parsed:
-        problem = JOB.memory_problem(spec, device) or run_dir.out_problem(args.out)
+    device = arguments.resolve_device(first)
+    for spec, execution in parsed:
+        problem = JOB.memory_problem(spec, device) or run_dir.out_problem(execution.out)
         if problem:
-            return fail(f"{args.out}: {problem} (nothing in the bundle was run)")
+            return fail(f"{execution.out}: {problem} (nothing in the bundle was run)")
     with ExitStack() as held:
         try:
-            for args, _ in parsed:
-                held.enter_context(run_dir.RunLock(Path(args.out)))
+            for _, execution in parsed:
+                held.enter_context(run_dir.RunLock(Path(execution.out)))
         except run_dir.RunDirBusy as e:
             print(f"{PROG}: error: {e} (nothing in the bundle was run)", file=sys.stderr)
             return run_dir.EX_TEMPFAIL
         return train_bundle(bundle, parsed, device)
 
 
-def train_bundle(bundle: argparse.Namespace, parsed: list[tuple[argparse.Namespace, ImageRun]],
+def train_bundle(bundle: argparse.Namespace, parsed: list[tuple[ImageRun, ImageExecution]],
                  device: torch.device) -> int:
     """The bundle once it holds every member's directory."""
-    first_args = parsed[0][0]
-    pending = []  # (args, spec, checkpoint state) of the members that have work left
-    for args, spec in parsed:
-        out = Path(args.out)
+    pending = []  # (spec, execution, checkpoint state) of the members that have work left
+    for spec, execution in parsed:
         try:
-            finished, state = run_dir.read(out, spec.identity(), spec.length, spec.epochs, args.keep_checkpoint)
+            finished, state = JOB.held(spec, execution)
         except run_dir.RunDirProblem as e:
             return fail(f"{e} (nothing in the bundle was run)")
-        if finished:
-            continue
-        if state is not None:
-            problem = JOB.overshoot(args, state)
-            if problem:
-                return fail(f"{out} already holds {problem}; use another --out (nothing in the bundle was run)")
-        pending.append((args, spec, state))
+        if not finished:
+            pending.append((spec, execution, state))
 
-    configure_torch(first_args, device)
+    configure_torch(parsed[0][1], device)
     stack = bundle.stack == "yes" or (bundle.stack == "auto" and device.type == "cuda")
     datasets = {}
     members = []
-    for args, spec, state in pending:
-        key = (spec.dataset, pad_to(spec), spec.batch_size if args.synthetic_data else None)
+    for spec, execution, state in pending:
+        key = (spec.dataset, pad_to(spec), spec.batch_size if execution.synthetic_data else None)
         if key not in datasets:
             try:
-                datasets[key] = load_data(args, spec, device)
+                datasets[key] = load_data(spec, execution, device)
             except JobError as e:
                 return fail(str(e))
-        members.append(build_member(args, spec, datasets[key], device, state, stack))
+        members.append(build_member(spec, execution, datasets[key], device, state, stack))
     if stack:
         undo_split_checkpoints(members)
 
-    statuses = {Path(args.out): None for args, _ in parsed}
+    statuses = {Path(execution.out): None for _, execution in parsed}
     started = now()
     with checkpoint.StopRequest() as stop:
         for cohort in cohorts(members, stack):
@@ -235,10 +233,12 @@ def tuned_members(bundle: argparse.Namespace) -> tuple[dict, list[list[str]]]:
     return tuned, members
 
 
-def build_member(args, spec: ImageRun, data, device: torch.device, state: dict | None, stack: bool) -> Member:
+def build_member(spec: ImageRun, execution: ImageExecution, data, device: torch.device, state: dict | None,
+                 stack: bool) -> Member:
     """A run as agd-train builds it: the same seed before the same model and optimizer, so the same init."""
     torch.manual_seed(spec.seed)
-    member = new_member(args, spec, data, device, Path(args.out), say=RunLog(Path(args.out)))
+    out = Path(execution.out)
+    member = new_member(spec, execution, data, device, out, say=RunLog(out))
     member.keep_previous = stack  # runs stepped together are checkpointed together
     member.initial = copy.deepcopy(member.state_dict()) if stack and state is not None else None
     if state is not None:
@@ -252,8 +252,7 @@ def undo_split_checkpoints(members: list[Member]) -> None:
     checkpoint writes: those ahead go back to their previous checkpoint, where the others stand."""
     groups = defaultdict(list)
     for member in members:
-        spec = member.spec
-        groups[spec.arch, spec.dataset, spec.loss, spec.depth, spec.width, spec.batch_size, spec.bias].append(member)
+        groups[network_shape(member.spec)].append(member)
     for group in groups.values():
         behind = min(member.at() for member in group)
         for member in group:
@@ -287,10 +286,9 @@ def cohorts(members: list[Member], stack: bool) -> list[Cohort]:
 
 def conclude(member: Member, status: str, stop: checkpoint.StopRequest, started: str, device: torch.device) -> None:
     """Write an ended member's metrics and run.json, as agd-train does."""
-    run_dir.conclude(member, status, stop, member.out, member.args.keep_checkpoint, True,
-                     lambda: JOB.run_record(member.args, member.spec, status, member, device, started))
-    if status == "diverged":
-        member.say(f"diverged at epoch {member.epoch - 1}: the loss is not finite; run recorded as diverged")
+    run_dir.conclude(member, status, stop, member.out, member.execution.keep_checkpoint, True,
+                     lambda: JOB.run_record(member.spec, member.execution, status, member, device, started))
+    JOB.ended(member, status)
 
 
 if __name__ == "__main__":

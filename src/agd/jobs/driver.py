@@ -6,6 +6,7 @@ checkpoint got, how to build its data, model, optimizer and loop, and what its r
 """
 
 import contextlib
+import dataclasses
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from pathlib import Path
 import torch
 
 from agd.jobs import checkpoint, distributed, run_dir
-from agd.jobs.arguments import resolve_device
+from agd.jobs.arguments import Execution, resolve_device
 from agd.jobs.provenance import environment
 from agd.optim import registry
 
@@ -28,10 +29,10 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def configure_torch(args, device: torch.device) -> None:
+def configure_torch(execution: Execution, device: torch.device) -> None:
     """Threads, and on CUDA TF32 matmuls and cuDNN's autotuner (inputs keep their shapes within a run)."""
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    if execution.threads:
+        torch.set_num_threads(execution.threads)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
@@ -43,31 +44,31 @@ class Job:
     """One training job's parts; the driver calls them in order."""
 
     prog: str
-    # argv -> (argparse namespace with every setting filled in, the run's spec); exits 2 on bad input.
+    # argv -> (the run's spec with every setting filled in, its Execution); exits 2 on bad input.
     parse_args: Callable[[list[str] | None], tuple]
-    # (args, checkpoint state) -> a message if the checkpoint is longer than the run asks, else None.
+    # (spec, checkpoint state) -> a message if the checkpoint is longer than the run asks, else None.
     overshoot: Callable[[object, dict], str | None]
-    # (args, spec, device, ranks, out) -> the job's RunState with its loop (raises JobError).
+    # (spec, execution, device, ranks, out) -> the job's RunState with its loop (raises JobError).
     build: Callable[..., run_dir.RunState]
-    # (args, training, device) -> what the job's run.json adds to the common fields.
+    # (training, device) -> what the job's run.json adds to the common fields.
     record: Callable[..., dict]
     # (spec, device) -> a message naming the flags if the run's model cannot fit on the device, else None.
     memory_problem: Callable[[object, torch.device], str | None]
-    # (args, device) -> a message if the job cannot run on this device, else None.
-    device_problem: Callable[[object, torch.device], str | None] = lambda args, device: None
-    # (args, training, status) -> printed by the main process once the run ended (completed or diverged).
-    ended: Callable[..., None] = lambda args, training, status: None
+    # (execution, device) -> a message if the job cannot run on this device, else None.
+    device_problem: Callable[[Execution, torch.device], str | None] = lambda execution, device: None
+    # (training, status) -> printed by the main process once the run ended (completed or diverged).
+    ended: Callable[..., None] = lambda training, status: None
 
     def fail(self, message: str) -> int:
         print(f"{self.prog}: error: {message}", file=sys.stderr)
         return 2
 
     def main(self, argv: list[str] | None = None) -> int:
-        args, spec = self.parse_args(argv)
-        out = Path(args.out)
-        device = resolve_device(args)
-        problem = (self.device_problem(args, device) or self.memory_problem(spec, device)
-                   or run_dir.out_problem(args.out))
+        spec, execution = self.parse_args(argv)
+        out = Path(execution.out)
+        device = resolve_device(execution)
+        problem = (self.device_problem(execution, device) or self.memory_problem(spec, device)
+                   or run_dir.out_problem(execution.out))
         if problem:
             return self.fail(problem)
         # Under torchrun the processes share one directory, which the first one holds for all.
@@ -77,36 +78,43 @@ class Job:
             self.fail(str(e))
             return run_dir.EX_TEMPFAIL
         with lock:
-            return self.own(args, spec, out, device)
+            return self.own(spec, execution, out, device)
 
-    def own(self, args, spec, out: Path, device: torch.device) -> int:
-        """The job once it holds --out: what --out already holds decides between a finished run (nothing to do),
-        a checkpoint (resume) and nothing (start)."""
+    def held(self, spec, execution: Execution) -> tuple[bool, dict | None]:
+        """What --out already holds, once the job holds it: a finished run (True, None), a checkpoint to resume
+        (False, its state) or nothing (False, None). Raises RunDirProblem when that is another run, or this one
+        trained longer than asked."""
+        out = Path(execution.out)
+        finished, state = run_dir.read(out, spec.identity(), spec.length, getattr(spec, spec.length),
+                                       execution.keep_checkpoint)
+        problem = self.overshoot(spec, state) if state is not None else None
+        if problem:
+            raise run_dir.RunDirProblem(f"{out} already holds {problem}; use another --out")
+        return finished, state
+
+    def own(self, spec, execution: Execution, out: Path, device: torch.device) -> int:
+        """The job once it holds --out: a finished run (nothing to do), a checkpoint (resume) or nothing (start)."""
         try:
-            finished, state = run_dir.read(out, spec.identity(), spec.length, getattr(spec, spec.length),
-                                           args.keep_checkpoint)
+            finished, state = self.held(spec, execution)
         except run_dir.RunDirProblem as e:
             return self.fail(str(e))
         if finished:
             return 0
-        if state is not None:
-            problem = self.overshoot(args, state)
-            if problem:
-                return self.fail(f"{out} already holds {problem}; use another --out")
 
         ranks = distributed.Ranks()
-        if args.distribute:
+        if execution.distribute:
             ranks, device = distributed.start(device)
         try:
-            return self.train(args, spec, out, device, state, ranks)
+            return self.train(spec, execution, out, device, state, ranks)
         finally:
             distributed.stop()
 
-    def train(self, args, spec, out: Path, device: torch.device, state: dict | None, ranks: distributed.Ranks) -> int:
-        configure_torch(args, device)
-        torch.manual_seed(args.seed)
+    def train(self, spec, execution: Execution, out: Path, device: torch.device, state: dict | None,
+              ranks: distributed.Ranks) -> int:
+        configure_torch(execution, device)
+        torch.manual_seed(spec.seed)
         try:
-            training = self.build(args, spec, device, ranks, out)
+            training = self.build(spec, execution, device, ranks, out)
         except JobError as e:
             return self.fail(str(e))
         if state is not None:
@@ -118,25 +126,25 @@ class Job:
 
         with checkpoint.StopRequest() as stop:
             status = training.run(stop)
-            code = run_dir.conclude(training, status, stop, out, args.keep_checkpoint, ranks.is_main,
-                                    lambda: self.run_record(args, spec, status, training, device, started_at))
+            code = run_dir.conclude(training, status, stop, out, execution.keep_checkpoint, ranks.is_main,
+                                    lambda: self.run_record(spec, execution, status, training, device, started_at))
         if status == "stopped":
             return code
         if ranks.is_main:
-            self.ended(args, training, status)
+            self.ended(training, status)
         return 0
 
-    def run_record(self, args, spec, status: str, training: run_dir.RunState, device: torch.device,
+    def run_record(self, spec, execution: Execution, status: str, training: run_dir.RunState, device: torch.device,
                    started_at: str) -> dict:
         entry = registry.get(spec.optimizer)
         return {
             "status": status,
-            "args": vars(args),
+            "args": spec.settings() | dataclasses.asdict(execution),
             "identity": spec.identity(),
             "family": entry.family,
             "init": entry.init,
             **environment(device),
-            **self.record(args, training, device),
+            **self.record(training, device),
             "started_at": started_at,
             "finished_at": now(),
             "wall_time_s": training.elapsed(),
