@@ -12,7 +12,7 @@ import pandas as pd
 from agd.data import catalog
 from agd.data.catalog import DOWNLOADABLE, imagenet_missing
 from agd.plan import bundles
-from agd.plan.specs import ImageRun, LMRun, RunSpec
+from agd.plan.specs import LMRun, RunSpec
 
 RUNS_DIR = "results/runs"
 BUNDLES_DIR = "results/bundles"
@@ -46,13 +46,6 @@ def image_args(config: Mapping, datasets) -> list:
 
 def command(spec: RunSpec, preset: Mapping, config: Mapping) -> str:
     return shlex.join(str(a) for a in [*spec.argv(), *execution_args(preset, config)])
-
-
-def train_command(run: Mapping, preset: Mapping, config: Mapping) -> str:
-    """The agd-train command line of one run-table row (without --out), with the preset's device and threads."""
-    spec = ImageRun.from_row(run)
-    extra = image_args(config, [spec.dataset])
-    return command(spec, preset, config) + (" " + shlex.join(extra) if extra else "")
 
 
 def bundle_command(runs: pd.DataFrame, preset: Mapping, config: Mapping, runs_dir: str = RUNS_DIR) -> str:
