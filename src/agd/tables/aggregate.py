@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from agd.plan import roles
 from agd.plan.specs import ImageRun, LMRun, RunSpec
 from agd.tables.selection import ABSENT, annotate, describe_runs, select_tuned
 
-PARAMS = ["figure", "panel", "run", *ImageRun.columns()]
+PARAMS = ["figure", "panel", roles.COLUMN, "run", *ImageRun.columns()]
 
 
 def run_status(run_dir: Path) -> str:
@@ -58,7 +59,7 @@ def figure_rows(members: Iterable[Mapping], runs_dir: Path) -> pd.DataFrame:
     (one row for a run that is missing or not run: see run_rows)."""
     frames = []
     for member in members:
-        context = {key: member[key] for key in ("figure", "panel", "run")}
+        context = {key: member[key] for key in ("figure", "panel", "run")} | {roles.COLUMN: member.get(roles.COLUMN)}
         frame, status = run_rows(Path(runs_dir) / member["run"], member["enabled"], "epoch", member["panel_epochs"])
         frames.append(frame.assign(**context, **params(member, ImageRun), status=status, epochs=member["panel_epochs"]))
     return leading_first(frames, PARAMS + ["status", "epochs", "family"])
