@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from agd.data.catalog import MNIST_LIKE, dataset_info, imagenet_missing, imagenet_root
+from agd.data.catalog import IMAGENET_ENV, MNIST_LIKE, dataset_info, imagenet_missing, imagenet_root
 from agd.jobs.distributed import launched_by_torchrun
 from agd.jobs.gpu_lease import LEASED
 from agd.models.catalog import CONV_ARCHS
@@ -100,7 +100,7 @@ def parse(parser: argparse.ArgumentParser, spec: type[RunSpec], execution: type[
 @dataclass(frozen=True)
 class ImageExecution(Execution):
     test_bs: int = option(1000, help="evaluation batch size (speed only)")
-    imagenet_root: str | None = option(help="ImageNet folder with train/ and val/ (default: $IMAGENET_PATH)")
+    imagenet_root: str | None = option(help=f"ImageNet folder with train/ and val/ (default: ${IMAGENET_ENV})")
     num_workers: int = option(8, help="ImageNet DataLoader workers")
     synthetic_data: bool = option(False, help="random data of the dataset's shape, 2 training batches and 1 test "
                                               "batch, nothing downloaded (the smoke run: proves the run executes, "
@@ -128,7 +128,7 @@ def image_problem(execution: ImageExecution, run: ImageRun) -> str | None:
     if run.dataset == "imagenet" and not execution.synthetic_data:
         root = imagenet_root(execution.imagenet_root)
         if not root:
-            return ("--dataset imagenet needs the data: pass --imagenet-root DIR or set IMAGENET_PATH "
+            return (f"--dataset imagenet needs the data: pass --imagenet-root DIR or set {IMAGENET_ENV} "
                     "(DIR/train and DIR/val, one folder per class)")
         missing = imagenet_missing(root)
         if missing:
