@@ -15,7 +15,7 @@ import torch
 import yaml
 
 from agd.jobs.metrics import COLUMNS
-from agd.plan import grid
+from agd.plan import grid, stale
 
 REPO = Path(__file__).parents[1]
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -342,6 +342,54 @@ def test_reruns_touch_only_what_changed(quick_run, workflow_copy):
     held = members(dry_run("-p", "figures/fig3.pdf", config=full))
     shared = expected_runs(full, ["fig3"]) & (expected_runs(full, ["fig2"]) | expected_runs(full, ["fig4"]))
     assert shared and len(unfinished(quick_run, held)) == len(expected_runs(full, ["fig3"])) - len(shared)
+
+
+def delete(run_dir: Path) -> None:
+    shutil.rmtree(run_dir)
+
+
+def damage(run_dir: Path) -> None:
+    """Cut the last row of metrics.csv after the run ended, so that it no longer has the digest run.json records."""
+    metrics = run_dir / "metrics.csv"
+    metrics.write_text("".join(metrics.read_text().splitlines(keepends=True)[:-1]))
+
+
+def bundle_holding(workdir: Path, run: str) -> set[str]:
+    """The runs of the training job (by its manifest) that holds `run`."""
+    for manifest in (workdir / "results/bundles").glob("*.json"):
+        outs = {entry["out"] for entry in json.loads(manifest.read_text())["runs"]}
+        if f"results/runs/{run}" in outs:
+            return {out.removeprefix("results/runs/") for out in outs}
+    raise AssertionError(f"no manifest lists {run}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("harm, run", [(delete, "fcn-mnist5k-mse/d4-w128-bs32/agd/seed0"),
+                                       (damage, "fcn-mnist5k-mse/d8-w64-bs128/agd/seed0")])
+def test_a_deleted_or_damaged_run_retrains_its_bundle_alone(quick_run, workflow_copy, harm, run):
+    def dry_run():
+        return snakemake(quick_run, "-n", "-p", *QUICK_TARGETS, config=quick_subset(), repo=workflow_copy)
+
+    runs = quick_run / "results/runs"
+    before = {path: path.stat().st_mtime_ns for path in runs.rglob("metrics.csv")}
+    harm(runs / run)
+    harmed = None if harm is delete else (runs / run / "metrics.csv").read_text()
+
+    plan = dry_run()
+    jobs = planned(plan)
+    assert jobs["set_aside"] == 1 and jobs["train"] == 1, plan.stdout[-3000:]
+    assert members(plan) == bundle_holding(quick_run, run)
+    result = snakemake(quick_run, "--cores", "2", *QUICK_TARGETS, config=quick_subset(), repo=workflow_copy)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    assert stale.run_problem(runs / run) is None
+    after = {path: path.stat().st_mtime_ns for path in runs.rglob("metrics.csv")}
+    assert {path for path in before if after[path] != before[path]} == {runs / run / "metrics.csv"}
+    record = max((quick_run / "results/bundles").glob("*.set-aside-*.txt"), key=lambda path: path.stat().st_mtime)
+    assert f"results/runs/{run}" in record.read_text()
+    if harmed is not None:  # the damaged run is kept as it was
+        assert (record.with_suffix("") / "results/runs" / run / "metrics.csv").read_text() == harmed
+    assert "Nothing to be done" in dry_run().stdout
 
 
 @pytest.mark.slow

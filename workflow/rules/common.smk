@@ -9,7 +9,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 from agd.data.catalog import TEXTS
-from agd.plan import bundles, cluster, grid, init_check, lm_grid, peers, smoke, training_jobs
+from agd.plan import bundles, cluster, grid, init_check, lm_grid, peers, smoke, stale, training_jobs
 from agd.plan import workflow as pipeline
 from agd.plan.config import validate
 from agd.plan.specs import BUNDLE_MODULE, LMRun
@@ -160,9 +160,14 @@ def training_job(wildcards):
 
 
 def training_inputs(wildcards):
-    """Its data, and the runs it reads (a tuned evaluation's grid)."""
+    """Its data, the runs it reads (a tuned evaluation's grid), and its set-aside records: a new one where its runs
+    were deleted or changed since it ended (agd.plan.stale), so that it trains them again."""
     job = training_job(wildcards)
-    return {"data": pipeline.data_marker(job.dataset, DATA_DIR, SMOKE), "grid": trained(job.after)}
+    return {
+        "data": pipeline.data_marker(job.dataset, DATA_DIR, SMOKE),
+        "grid": trained(job.after),
+        "set_aside": stale.records(manifest(wildcards)),
+    }
 
 
 def peers_inputs(wildcards):

@@ -34,3 +34,22 @@ rule train:
         "{params.python} -m agd.jobs.launch --gpus {params.devices} {params.lease} --module {params.module} -- "
         "{params.flags} --manifest {output:q} > {log} 2>&1"
 
+
+rule set_aside:
+    # A finished training job whose runs were since deleted or changed: its damaged runs are moved aside, and the
+    # record of what was found makes the job train again (agd.plan.stale).
+    output:
+        "{bundles}/{bundle}.set-aside-{number}.txt",
+    log:
+        "logs/{bundles}/{bundle}.set-aside-{number}.log",
+    wildcard_constraints:
+        bundles="|".join(BUNDLES_DIRS),
+        bundle=r"[^/]+",
+        number=r"\d+",
+    params:
+        manifest=manifest,
+    localrule: True
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/set_aside.py"
