@@ -9,7 +9,6 @@ taken for a finished run. One job at a time holds a directory (`RunLock`).
 """
 
 import fcntl
-import hashlib
 import json
 import math
 import os
@@ -25,12 +24,10 @@ import torch
 
 from agd.jobs import checkpoint, distributed
 from agd.io import write_csv, write_json
+from agd.plan.run_record import METRICS, RUN_RECORD, metrics_digest, record_problem
 
-METRICS = "metrics.csv"
-RUN_RECORD = "run.json"
 IDENTITY = "identity.json"
 LOCK = ".lock"
-ENDED = ("completed", "diverged")
 UNREADABLE = (OSError, ValueError, RuntimeError, KeyError, EOFError, pickle.UnpicklingError)
 EX_TEMPFAIL = 75  # the directory is busy: try again later
 
@@ -59,10 +56,6 @@ def out_problem(out: str) -> str | None:
     except OSError as e:
         return f"--out {out}: cannot write in {existing} ({e.strerror}); choose a directory you can write"
     return None
-
-
-def metrics_digest(out: Path) -> str:
-    return hashlib.sha256((Path(out) / METRICS).read_bytes()).hexdigest()
 
 
 class RunLock:
@@ -174,25 +167,6 @@ def _json_file(path: Path) -> dict | None:
     if not isinstance(data, dict):
         raise RunDirProblem(f"{path} holds no JSON object; delete it to train the run again")
     return data
-
-
-def record_problem(out: Path, record: dict, length: str) -> str | None:
-    """How a run.json disagrees with itself or with the metrics.csv beside it, or None."""
-    where = Path(out) / RUN_RECORD
-    missing = [key for key in ("status", "identity", "args") if key not in record]
-    if missing:
-        return f"{where} lacks {', '.join(missing)}: no finished run wrote it; delete it to train the run again"
-    if record["status"] not in ENDED or not isinstance(record["args"], dict) or length not in record["args"]:
-        return (f"{where} says status {record['status']!r} without its {length}: no finished run wrote it; delete it "
-                "to train the run again")
-    digest = record.get("metrics_sha256")
-    metrics = Path(out) / METRICS
-    if digest is not None and (not metrics.exists() or metrics_digest(out) != digest):
-        change = ("is missing" if not metrics.exists()
-                  else "differs from the one the run ended with (truncated or edited)")
-        return (f"{metrics} {change}; {RUN_RECORD} records its digest. Delete {where} and {metrics} to train the "
-                "run again, or restore the file")
-    return None
 
 
 def read(out: Path, identity: dict, length: str, value: int, keep_checkpoint: bool) -> tuple[bool, dict | None]:

@@ -3,6 +3,8 @@ initialisation: loss, accuracy and AGD's eta on every training batch, no update)
 their own so that they never touch the figure's runs. On a GPU the paper grid's 30 cells take minutes.
 """
 
+from pathlib import Path
+
 import pandas as pd
 
 from agd.plan import bundles, roles
@@ -10,6 +12,12 @@ from agd.plan import bundles, roles
 FIGURE, ROLE = "fig3", "grid"  # the panel of Fig. 3 that plays its grid (agd.plan.roles)
 RUNS_DIR = "results/init_runs"
 BUNDLES_DIR = f"{RUNS_DIR}/bundles"
+
+
+def runs_dir_of(manifests: list[str]) -> str:
+    """The runs directory of the init check's bundles, read from where their manifests are (BUNDLES_DIR is
+    RUNS_DIR/bundles), which a storage provider may have moved; RUNS_DIR when there are none."""
+    return str(Path(manifests[0]).parents[1]) if manifests else RUNS_DIR
 
 
 def runs(members: pd.DataFrame, run_table: pd.DataFrame, preset: dict) -> pd.DataFrame:
