@@ -20,6 +20,7 @@ says which rate was chosen, and why.
 
 import argparse
 import copy
+import functools
 import math
 import os
 import shlex
@@ -138,19 +139,27 @@ def main(argv: list[str] | None = None) -> int:
         except run_dir.RunDirBusy as e:
             print(f"{PROG}: error: {e} (nothing in the bundle was run)", file=sys.stderr)
             return run_dir.EX_TEMPFAIL
-        return train_bundle(bundle, parsed, device)
+        try:
+            return train_bundle(bundle, parsed, device)
+        except OSError as e:
+            problem = run_dir.storage_problem(e)
+            if problem is None:
+                raise
+            fail(problem)
+            return run_dir.EX_TEMPFAIL
 
 
 def train_bundle(bundle: argparse.Namespace, parsed: list[tuple[argparse.Namespace, ImageRun]],
                  device: torch.device) -> int:
     """The bundle once it holds every member's directory."""
     first_args = parsed[0][0]
-    pending = []  # (args, spec, checkpoint state) of the members that have work left
+    pending = []  # (args, spec, checkpoint state, inputs) of the members that have work left
     for args, spec in parsed:
         out = Path(args.out)
+        inputs = functools.cache(functools.partial(JOB.run_inputs, args, spec, device))
         try:
-            finished, state = run_dir.read(out, spec.identity(), spec.length, spec.epochs, args.keep_checkpoint)
-        except run_dir.RunDirProblem as e:
+            finished, state = run_dir.read(out, spec.identity(), inputs, spec.length, spec.epochs, args.keep_checkpoint)
+        except (run_dir.RunDirProblem, JobError) as e:
             return fail(f"{e} (nothing in the bundle was run)")
         if finished:
             continue
@@ -158,19 +167,21 @@ def train_bundle(bundle: argparse.Namespace, parsed: list[tuple[argparse.Namespa
             problem = JOB.overshoot(args, state)
             if problem:
                 return fail(f"{out} already holds {problem}; use another --out (nothing in the bundle was run)")
-        pending.append((args, spec, state))
+        pending.append((args, spec, state, inputs))
 
     configure_torch(first_args, device)
     stack = bundle.stack == "yes" or (bundle.stack == "auto" and device.type == "cuda")
     datasets = {}
     members = []
-    for args, spec, state in pending:
+    identities = {}
+    for args, spec, state, inputs in pending:
         key = (spec.dataset, pad_to(spec), spec.batch_size if args.synthetic_data else None)
-        if key not in datasets:
-            try:
+        try:
+            if key not in datasets:
                 datasets[key] = load_data(args, spec, device)
-            except JobError as e:
-                return fail(str(e))
+            identities[args.out] = run_dir.identity(spec.identity(), inputs())
+        except JobError as e:
+            return fail(str(e))
         members.append(build_member(args, spec, datasets[key], device, state, stack))
     if stack:
         undo_split_checkpoints(members)
@@ -180,7 +191,7 @@ def train_bundle(bundle: argparse.Namespace, parsed: list[tuple[argparse.Namespa
     with checkpoint.StopRequest() as stop:
         for cohort in cohorts(members, stack):
             for member in cohort.members:
-                run_dir.open_for_writing(member.out, member.spec.identity())
+                run_dir.start(member, identities[member.args.out])
 
             def ended(member: Member, status: str) -> None:
                 conclude(member, status, stop, started, device)
@@ -259,7 +270,11 @@ def undo_split_checkpoints(members: list[Member]) -> None:
         for member in group:
             if member.at() == behind:
                 continue
-            previous = checkpoint.load(member.out, torch.device("cpu"), checkpoint.PREVIOUS)
+            try:
+                previous = checkpoint.load(member.out, torch.device("cpu"), checkpoint.PREVIOUS)
+            except run_dir.UNREADABLE as e:  # Damaged included: go on from the checkpoint it has
+                member.say(f"cannot go back to {checkpoint.PREVIOUS} ({e}); it goes on from where it stands")
+                continue
             if behind == (0, 0) and member.initial is not None:
                 previous = member.initial  # the others were killed before their first checkpoint
             if previous is not None and (previous["epoch"], previous["step_in_epoch"]) == behind:

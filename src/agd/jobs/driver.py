@@ -6,6 +6,7 @@ checkpoint got, how to build its data, model, optimizer and loop, and what its r
 """
 
 import contextlib
+import functools
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,6 +54,10 @@ class Job:
     record: Callable[..., dict]
     # (spec, device) -> a message naming the flags if the run's model cannot fit on the device, else None.
     memory_problem: Callable[[object, torch.device], str | None]
+    # (args, spec, device) -> what besides the spec's settings changes the run's numbers, for its identity: its
+    # data (downloaded or prepared first if need be) and how it is evaluated (raises RuntimeError, ValueError or
+    # OSError naming the problem).
+    inputs: Callable[..., dict] = lambda args, spec, device: {}
     # (args, device) -> a message if the job cannot run on this device, else None.
     device_problem: Callable[[object, torch.device], str | None] = lambda args, device: None
     # (args, training, status) -> printed by the main process once the run ended (completed or diverged).
@@ -77,15 +82,23 @@ class Job:
             self.fail(str(e))
             return run_dir.EX_TEMPFAIL
         with lock:
-            return self.own(args, spec, out, device)
+            try:
+                return self.own(args, spec, out, device)
+            except OSError as e:
+                problem = run_dir.storage_problem(e)
+                if problem is None:
+                    raise
+                self.fail(problem)
+                return run_dir.EX_TEMPFAIL
 
     def own(self, args, spec, out: Path, device: torch.device) -> int:
         """The job once it holds --out: what --out already holds decides between a finished run (nothing to do),
         a checkpoint (resume) and nothing (start)."""
+        inputs = functools.cache(lambda: self.run_inputs(args, spec, device))
         try:
-            finished, state = run_dir.read(out, spec.identity(), spec.length, getattr(spec, spec.length),
+            finished, state = run_dir.read(out, spec.identity(), inputs, spec.length, getattr(spec, spec.length),
                                            args.keep_checkpoint)
-        except run_dir.RunDirProblem as e:
+        except (run_dir.RunDirProblem, JobError) as e:
             return self.fail(str(e))
         if finished:
             return 0
@@ -98,22 +111,29 @@ class Job:
         if args.distribute:
             ranks, device = distributed.start(device)
         try:
-            return self.train(args, spec, out, device, state, ranks)
+            return self.train(args, spec, out, device, state, ranks, inputs)
         finally:
             distributed.stop()
 
-    def train(self, args, spec, out: Path, device: torch.device, state: dict | None, ranks: distributed.Ranks) -> int:
+    def run_inputs(self, args, spec, device: torch.device) -> dict:
+        try:
+            return self.inputs(args, spec, device)
+        except (RuntimeError, ValueError, OSError) as e:
+            raise JobError(str(e)) from e
+
+    def train(self, args, spec, out: Path, device: torch.device, state: dict | None, ranks: distributed.Ranks,
+              inputs: Callable[[], dict]) -> int:
         configure_torch(args, device)
         torch.manual_seed(args.seed)
         try:
             training = self.build(args, spec, device, ranks, out)
+            identity = run_dir.identity(spec.identity(), inputs())
         except JobError as e:
             return self.fail(str(e))
         if state is not None:
             training.load_state_dict(state)
             print(f"resuming {out} at {training.position()}", file=sys.stderr)
-        if ranks.is_main:
-            run_dir.open_for_writing(out, spec.identity())
+        run_dir.start(training, identity)
         started_at = now()
 
         with checkpoint.StopRequest() as stop:
@@ -132,7 +152,7 @@ class Job:
         return {
             "status": status,
             "args": vars(args),
-            "identity": spec.identity(),
+            "identity": training.identity,
             "family": entry.family,
             "init": entry.init,
             **environment(device),
