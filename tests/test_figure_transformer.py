@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from agd.plan import lm_grid
+from agd.records import file_digest
 from agd.tables.aggregate import lm_summary_table, lm_table
 from agd.figures import transformer
 from agd.jobs.train_lm import COLUMNS
@@ -29,7 +30,8 @@ def write_run(runs_dir, run: dict, iters=(0, 50, 100)) -> pd.DataFrame:
     directory.mkdir(parents=True)
     metrics = pd.DataFrame(rows, columns=COLUMNS)
     metrics.to_csv(directory / "metrics.csv", index=False)
-    (directory / "run.json").write_text(json.dumps({"status": "completed"}))
+    ended = {"status": "completed", "identity": {}, "args": {}, "metrics_sha256": file_digest(directory / "metrics.csv")}
+    (directory / "run.json").write_text(json.dumps(ended))
     return metrics
 
 

@@ -1,0 +1,126 @@
+"""The tidy tables read runs through their verified records: a run whose files disagree is `damaged` with the
+reason, never completed; a run in progress or ended short is never final; a metric that is not a finite number
+never reaches a verdict as one; and each row or run that cannot count says why, down to "2 of 3 seeds"."""
+
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from agd import records
+from agd.jobs import train
+from agd.plan.specs import ImageRun
+from agd.plan.table import member, unique_runs
+from agd.tables.aggregate import figure_table, summary_table
+from agd.tables.selection import seed_count
+
+EPOCHS = 2
+EXECUTION = ["--device", "cpu", "--threads", "1"]
+
+
+def spec(optimizer: str, seed: int) -> ImageRun:
+    return ImageRun(arch="fcn", dataset="mnist5k", depth=2, width=8, optimizer=optimizer, seed=seed,
+                    epochs=EPOCHS).filled()
+
+
+def trained(runs_dir, run: ImageRun, *extra: str):
+    out = runs_dir / run.run_id()
+    assert train.main([*run.argv(), *EXECUTION, *extra, "--out", str(out)]) == 0
+    return out
+
+
+def rewrite_metrics(out, change) -> None:
+    """Change metrics.csv and record its new digest, as a careful hand would: only the values can tell."""
+    metrics = pd.read_csv(out / records.METRICS)
+    change(metrics)
+    metrics.to_csv(out / records.METRICS, index=False)
+    record = json.loads((out / records.RUN_RECORD).read_text())
+    record["metrics_sha256"] = records.file_digest(out / records.METRICS)
+    (out / records.RUN_RECORD).write_text(json.dumps(record))
+
+
+def set_last(column: str, value: float):
+    def change(metrics: pd.DataFrame) -> None:
+        metrics.loc[metrics.index[-1], column] = value
+    return change
+
+
+@pytest.fixture(scope="module")
+def figure(tmp_path_factory):
+    """Four AGD seeds (one fine, one edited after it ended, one missing, one under way) and four Adam seeds (one
+    fine, one with an accuracy of inf, one whose last test loss is NaN, one with a garbled run.json)."""
+    runs_dir = tmp_path_factory.mktemp("runs")
+    trained(runs_dir, spec("agd", 0))
+    edited = trained(runs_dir, spec("agd", 1))
+    (edited / records.METRICS).write_text((edited / records.METRICS).read_text().replace("epoch,2,", "epoch,2,1"))
+    running = trained(runs_dir, spec("agd", 3), "--keep-checkpoint", "--epochs", "1")
+    (running / records.RUN_RECORD).unlink()  # as a job killed before its record: under way at epoch 1
+    trained(runs_dir, spec("adam", 0))
+    rewrite_metrics(trained(runs_dir, spec("adam", 1)), set_last("test_acc", math.inf))
+    rewrite_metrics(trained(runs_dir, spec("adam", 2)), set_last("test_loss", math.nan))
+    (trained(runs_dir, spec("adam", 3)) / records.RUN_RECORD).write_text("{not json")
+    specs = [spec(optimizer, seed) for optimizer in ("agd", "adam") for seed in range(4)]
+    members = pd.DataFrame([member(run, figure="fig", panel="p", gpus=1, enabled=True) for run in specs])
+    rows, _ = figure_table(members.to_dict("records"), runs_dir, "final_test_acc")
+    return rows, summary_table(unique_runs(members, ImageRun), runs_dir).set_index(["optimizer", "seed"])
+
+
+def of(rows: pd.DataFrame, optimizer: str, seed: int) -> pd.DataFrame:
+    return rows[(rows["optimizer"] == optimizer) & (rows["seed"] == seed)]
+
+
+def test_only_runs_that_ended_at_the_figures_length_with_finite_metrics_are_final(figure):
+    rows, _ = figure
+    finals = rows[rows["final"]]
+    assert sorted(zip(finals["optimizer"], finals["seed"])) == [("adam", 0), ("agd", 0)]
+    assert (finals["epoch"] == EPOCHS).all() and (finals["reason"] == "").all()
+
+
+def test_each_run_that_cannot_count_says_why(figure):
+    rows, _ = figure
+    reason = {(o, s): of(rows, o, s)["reason"].iloc[-1] for o, s in zip(rows["optimizer"], rows["seed"])}
+    assert "metrics.csv differs from the one the run ended with" in reason["agd", 1]
+    assert reason["agd", 2] == "missing"
+    assert reason["agd", 3] == "in progress: epoch 1 of 2 so far"
+    assert "test_acc inf is not an accuracy" in reason["adam", 1]
+    assert reason["adam", 2] == "its last epoch's test_loss is nan: not a number to compare"
+    assert "run.json cannot be read" in reason["adam", 3]
+    for run in [("agd", 1), ("adam", 1), ("adam", 3)]:
+        assert (of(rows, *run)["status"] == records.DAMAGED).all() and len(of(rows, *run)) == 1
+    assert (of(rows, "agd", 3)["reason"] != "").all()  # every row of a run under way says so
+
+
+def test_no_infinite_number_reaches_a_verdict(figure):
+    rows, _ = figure
+    shown = rows[rows["kind"] == "epoch"]
+    assert not shown[["train_acc", "test_acc"]].isin([math.inf, -math.inf]).any().any()
+
+
+def test_the_seeds_that_count_are_counted_with_the_reasons_of_the_others(figure):
+    rows, _ = figure
+    agd = seed_count(rows[rows["optimizer"] == "agd"])
+    assert (agd.counted, agd.planned) == (1, 4)
+    text = str(agd)
+    assert text.startswith("1 of 4 seeds (seed 1: ") and "seed 2: missing" in text
+    assert "seed 3: in progress: epoch 1 of 2 so far" in text
+    assert str(seed_count(rows[(rows["optimizer"] == "agd") & (rows["seed"] == 0)])) == "1 of 1 seed"
+
+
+def test_the_summary_never_calls_a_damaged_or_unfinished_run_completed(figure):
+    _, summary = figure
+    assert summary.loc[("agd", 0), "status"] == "completed" and summary.loc[("agd", 0), "reason"] == ""
+    for run in [("agd", 1), ("adam", 1), ("adam", 3)]:
+        assert summary.loc[run, "status"] == records.DAMAGED and summary.loc[run, "reason"]
+        assert pd.isna(summary.loc[run, "final_test_acc"])
+    assert summary.loc[("agd", 2), "status"] == "missing"
+    assert summary.loc[("agd", 3), "status"] == "running"
+    assert summary.loc[("agd", 3), "reason"] == "in progress: epochs_completed 1 of 2 so far"
+
+
+def test_an_ended_run_shorter_than_the_figure_is_not_final(tmp_path):
+    short = spec("agd", 0)
+    trained(tmp_path, short, "--epochs", "1")
+    longer = member(short, figure="fig", panel="p", gpus=1, enabled=True)  # the figure asks for 2 epochs
+    rows, _ = figure_table([longer], tmp_path, "final_test_acc")
+    assert not rows["final"].any() and (rows["reason"] == "ended at epoch 1 of the figure's 2").all()
