@@ -7,7 +7,7 @@ from snakemake.exceptions import WorkflowError
 
 from snakemake.common.workdir_handler import WorkdirHandler
 
-from agd.plan import bundles, cluster, grid, init_check, lm_grid, peers, smoke, workflow as pipeline  # noqa: E402
+from agd.plan import bundles, cluster, grid, init_check, lm_grid, memory, peers, smoke, workflow as pipeline  # noqa: E402
 from agd.plan.config import validate  # noqa: E402
 
 try:
@@ -50,7 +50,8 @@ LOCAL_GPUS = workflow.global_resources["_nodes"].value is None and "gpu" in work
 if JOBS_PER_GPU > 1 and LOCAL_GPUS:
     workflow.register_resource("gpu", workflow.global_resources["gpu"].value * JOBS_PER_GPU)
 
-problem = None if SMOKE else pipeline.imagenet_problem(config, RUNS) or pipeline.openwebtext_problem(config, LM_RUNS)
+problem = ((None if SMOKE else pipeline.imagenet_problem(config, RUNS) or pipeline.openwebtext_problem(config, LM_RUNS))
+           or memory.memory_problem(MEMBERS, LM_MEMBERS, PRESET["device"]))
 if problem:
     raise WorkflowError(problem)
 

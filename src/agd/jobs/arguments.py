@@ -8,6 +8,7 @@ from collections.abc import Callable
 import torch
 
 from agd.data.catalog import MNIST_LIKE, dataset_info, imagenet_missing
+from agd.paths import directory_problem
 from agd.jobs.distributed import launched_by_torchrun
 from agd.jobs.gpu_lease import LEASED
 from agd.models.catalog import CONV_ARCHS
@@ -52,7 +53,8 @@ def parse(parser: argparse.ArgumentParser, spec: type[RunSpec], argv: list[str] 
 def execution_problem(args: argparse.Namespace, spec: type[RunSpec]) -> str | None:
     """What both training jobs check of where they run: threads, checkpoints, torchrun, CUDA."""
     problem = (number_problem("--threads", args.threads, AT_LEAST_ONE)
-               or number_problem("--checkpoint-every", args.checkpoint_every, NOT_NEGATIVE))
+               or number_problem("--checkpoint-every", args.checkpoint_every, NOT_NEGATIVE)
+               or directory_problem("--data-dir", args.data_dir, writable=False))
     if problem:
         return problem
     if args.distribute and not launched_by_torchrun():
