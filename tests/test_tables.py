@@ -4,6 +4,7 @@ never reaches a verdict as one; and each row or run that cannot count says why, 
 
 import json
 import math
+import shutil
 
 import pandas as pd
 import pytest
@@ -33,8 +34,8 @@ def trained(runs_dir, run: ImageRun, *extra: str):
 def rewrite_metrics(out, change) -> None:
     """Change metrics.csv and record its new digest, as a careful hand would: only the values can tell."""
     metrics = pd.read_csv(out / records.METRICS)
-    change(metrics)
-    metrics.to_csv(out / records.METRICS, index=False)
+    changed = change(metrics)  # a new frame, or None for a change in place
+    (metrics if changed is None else changed).to_csv(out / records.METRICS, index=False)
     record = json.loads((out / records.RUN_RECORD).read_text())
     record["metrics_sha256"] = records.file_digest(out / records.METRICS)
     (out / records.RUN_RECORD).write_text(json.dumps(record))
@@ -124,3 +125,53 @@ def test_an_ended_run_shorter_than_the_figure_is_not_final(tmp_path):
     longer = member(short, figure="fig", panel="p", gpus=1, enabled=True)  # the figure asks for 2 epochs
     rows, _ = figure_table([longer], tmp_path, "final_test_acc")
     assert not rows["final"].any() and (rows["reason"] == "ended at epoch 1 of the figure's 2").all()
+
+
+def edit_record(change):
+    def edit(out) -> None:
+        record = json.loads((out / records.RUN_RECORD).read_text())
+        change(record)
+        (out / records.RUN_RECORD).write_text(json.dumps(record))
+    return edit
+
+
+def metrics_a_directory(out) -> None:
+    (out / records.METRICS).unlink()
+    (out / records.METRICS).mkdir()
+
+
+HAND_MADE = {  # files no run writes, each with what the table's reason (and the job's refusal) names
+    "metrics-a-directory": (metrics_a_directory, "metrics.csv cannot be read"),
+    "identity-null": (edit_record(lambda r: r.update(identity=None)), "no finished run writes"),
+    "epochs-text": (edit_record(lambda r: r["args"].update(epochs="2")), "no finished run writes"),
+    "run-json-a-list": (lambda out: (out / records.RUN_RECORD).write_text("[1]"), "holds no JSON object"),
+    "header-only": (lambda out: rewrite_metrics(out, lambda m: m.iloc[:0]), "holds no rows"),
+    "no-kind-column": (lambda out: rewrite_metrics(out, lambda m: m.drop(columns="kind")), "has no kind column"),
+    "epoch-missing": (lambda out: rewrite_metrics(out, set_last("epoch", math.nan)), "a row without its epoch"),
+    "accuracy-text": (lambda out: rewrite_metrics(out, lambda m: m.__setitem__("test_acc", "high")), "not a number"),
+}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    runs_dir = tmp_path_factory.mktemp("finished")
+    trained(runs_dir, spec("agd", 0))
+    return runs_dir
+
+
+@pytest.mark.parametrize("name", HAND_MADE)
+def test_files_no_run_writes_are_damaged_in_the_tables_and_refused_by_the_job(finished, tmp_path, capsys, name):
+    change, named = HAND_MADE[name]
+    run = spec("agd", 0)
+    shutil.copytree(finished, tmp_path, dirs_exist_ok=True)
+    out = tmp_path / run.run_id()
+    change(out)
+    members = [member(run, figure="fig", panel="p", gpus=1, enabled=True)]
+    rows, _ = figure_table(members, tmp_path, "final_test_acc")
+    assert list(rows["status"]) == [records.DAMAGED] and named in rows["reason"].iloc[0], rows["reason"].iloc[0]
+    summary = summary_table(unique_runs(pd.DataFrame(members), ImageRun), tmp_path)
+    assert list(summary["status"]) == [records.DAMAGED]
+    if name not in ("header-only", "no-kind-column", "epoch-missing", "accuracy-text"):  # digests agree there
+        capsys.readouterr()
+        assert train.main([*run.argv(), *EXECUTION, "--out", str(out)]) == 2
+        assert "Traceback" not in capsys.readouterr().err

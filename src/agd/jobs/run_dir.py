@@ -212,8 +212,8 @@ def read(out: Path, settings: dict, inputs: Callable[[], dict], length: str, val
                             "(or from its previous checkpoint, if one is kept)") from e
     record = found.record if found else None
     stored = {out / IDENTITY: owner, out / RUN_RECORD: record and record["identity"],
-              out / checkpoint.CHECKPOINT: state and state.get("identity")}
-    for where, recorded in stored.items():
+              out / checkpoint.CHECKPOINT: state and (state.get("identity") or "none")}
+    for where, recorded in stored.items():  # None: that file is absent
         problem = recorded is not None and identity_problem(where, recorded, settings, inputs)
         if problem:
             raise RunDirProblem(problem)

@@ -4,6 +4,7 @@ agd.tables.selection), the tuned learning rates, and the run summaries.
 A table's parameter columns are its job's run-spec settings (agd.plan.specs) and the optimizer's family.
 """
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
@@ -12,11 +13,15 @@ import pandas as pd
 from agd import records
 from agd.plan.specs import ImageRun, LMRun, RunSpec
 from agd.records import DAMAGED
-from agd.tables.selection import ABSENT, annotate, describe_runs, select_tuned
+from agd.tables.selection import ABSENT, absence_reason, annotate, describe_runs, select_tuned
 
 PARAMS = ["figure", "panel", "run", *ImageRun.columns()]
 ACCURACIES = ("train_acc", "test_acc")
 NUMERIC = ("epoch", "iter", "step", "train_loss", "test_loss", "val_loss", *ACCURACIES)
+# The columns a table reads of each job's metrics.csv, by the column that sets its length.
+REQUIRED = {"epoch": ("kind", "epoch", "step", "train_loss", "train_acc", "test_loss", "test_acc"),
+            "iter": ("iter", "train_loss", "val_loss")}
+LENGTH = {"epoch": ImageRun.length, "iter": LMRun.length}  # the setting a run's record holds its length in
 
 
 def run_status(run_dir: Path) -> str:
@@ -26,10 +31,14 @@ def run_status(run_dir: Path) -> str:
 
 
 def metrics_problem(frame: pd.DataFrame, path: Path, column: str) -> str | None:
-    """What makes a metrics file's rows unusable: no `column`, text where numbers belong, an accuracy outside
-    [0, 1] (inf included), which no run writes; None if they are usable."""
-    if column not in frame:
-        return f"{path} has no {column} column; delete the run's directory to train it again"
+    """What makes a metrics file's rows unusable: no rows, a column missing, text where numbers belong, a
+    row without its `column`, an accuracy outside [0, 1] (inf included), none of which a run writes; None if
+    they are usable."""
+    missing = [name for name in REQUIRED[column] if name not in frame]
+    if missing:
+        return f"{path} has no {', '.join(missing)} column; delete the run's directory to train it again"
+    if frame[column].isna().any():
+        return f"{path} has a row without its {column}; delete the run's directory to train it again"
     for name in (c for c in NUMERIC if c in frame):
         numbers = pd.to_numeric(frame[name], errors="coerce")
         text = frame[name][numbers.isna() & frame[name].notna()]
@@ -48,7 +57,7 @@ def read_run(run_dir: Path, enabled: bool, column: str) -> tuple[pd.DataFrame | 
     say so (a damaged run: what disagrees)."""
     if not enabled:
         return None, "not_run", ""
-    found = records.inspect(run_dir)
+    found = records.inspect(run_dir, LENGTH[column])
     if found.metrics is None:
         return None, found.status, found.reason
     try:
@@ -56,6 +65,10 @@ def read_run(run_dir: Path, enabled: bool, column: str) -> tuple[pd.DataFrame | 
         problem = metrics_problem(frame, found.metrics, column)
     except (OSError, ValueError) as e:  # pandas' parser errors are ValueErrors
         frame, problem = None, f"{found.metrics} cannot be read ({e}); delete the run's directory to train it again"
+    if problem is None and frame.empty:  # a run stopped before its first row; an ended one always has rows
+        if found.status == "running":
+            return None, "running", "no metric row yet"
+        problem = f"{found.metrics} holds no rows; delete the run's directory to train it again"
     if problem:
         return None, DAMAGED, problem
     return frame, found.status, ""
@@ -70,8 +83,8 @@ def run_rows(run_dir: Path, enabled: bool, column: str, limit: int) -> tuple[pd.
     """A run's metric rows up to `limit` of `column` (the figure's epochs or iterations), its status and reason.
 
     A run with no rows to show still gets one row, with status `missing` (failed or not yet trained),
-    `not_run` (disabled in the config) or `damaged` (its files disagree; the reason says how), so that its panel
-    can say so.
+    `not_run` (disabled in the config), `damaged` (its files disagree; the reason says how) or `running` (no
+    row yet), so that its panel can say so.
     """
     frame, status, reason = read_run(run_dir, enabled, column)
     if frame is None:
@@ -110,7 +123,7 @@ def figure_table(members: Iterable[Mapping], runs_dir: Path, rule: str) -> tuple
     return annotate(rows, tuned), tuned
 
 
-def summary(runs: pd.DataFrame, runs_dir: Path, spec: type[RunSpec], column: str, done: str,
+def summary(runs: pd.DataFrame, runs_dir: Path, spec: type[RunSpec], column: str, done: str, gate: str,
             statistics: Callable[[pd.DataFrame], dict]) -> pd.DataFrame:
     """One row per run: its parameters, length, status, `statistics` of its metrics (`done`: how far it got) if
     it has rows, and the reason it cannot count: absent, damaged, still in progress, or ended short of its
@@ -122,14 +135,18 @@ def summary(runs: pd.DataFrame, runs_dir: Path, spec: type[RunSpec], column: str
                "reason": reason}
         stats = statistics(frame) if frame is not None else {}
         row |= stats
+        not_finite = [f"{key} is {value}" for key, value in stats.items()
+                      if key.startswith("final_") and not math.isfinite(value)]
         if status in ABSENT:
-            row["reason"] = reason or status
+            row["reason"] = reason or absence_reason(status, run[gate])
         elif not stats:
-            row["reason"] = "no metric row yet"
+            row["reason"] = reason or "no metric row yet"
         elif status == "running":
             row["reason"] = f"in progress: {done} {stats[done]} of {run[spec.length]} so far"
         elif status == "completed" and stats[done] < run[spec.length]:
             row["reason"] = f"ended at {done} {stats[done]} of the {run[spec.length]} planned"
+        elif status == "completed" and not_finite:
+            row["reason"] = f"{', '.join(not_finite)}: not a number to compare"
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -151,7 +168,7 @@ def image_statistics(metrics: pd.DataFrame) -> dict:
 
 def summary_table(runs: pd.DataFrame, runs_dir: Path) -> pd.DataFrame:
     """One row per image run: status, final and best train loss and test accuracy, and wall time."""
-    return summary(runs, runs_dir, ImageRun, "epoch", "epochs_completed", image_statistics)
+    return summary(runs, runs_dir, ImageRun, "epoch", "epochs_completed", "dataset", image_statistics)
 
 
 # --- transformer runs ---
@@ -168,8 +185,13 @@ def lm_table(members: Iterable[Mapping], runs_dir: Path, text_meta: Mapping[str,
         frame, status, reason = run_rows(Path(runs_dir) / member["run"], member["enabled"], "iter",
                                          member["panel_max_iters"])
         entropy = text_meta.get(member["text"], {}).get("unigram_entropy")
+        planned = member["panel_max_iters"]
+        if status in ("running", "completed") and "iter" in frame and frame["iter"].max() < planned:
+            reached = int(frame["iter"].max())
+            reason = (f"in progress: iter {reached} of {planned} so far" if status == "running"
+                      else f"ended at iter {reached} of the figure's {planned}")
         frames.append(frame.assign(**context, **params(member, LMRun), status=status,
-                                   max_iters=member["panel_max_iters"], unigram_entropy=entropy, reason=reason))
+                                   max_iters=planned, unigram_entropy=entropy, reason=reason))
     leading = LM_PARAMS + ["status", "max_iters", "unigram_entropy", "family"]
     return describe_runs(leading_first(frames, leading), gate="text")
 
@@ -187,4 +209,4 @@ def lm_statistics(metrics: pd.DataFrame) -> dict:
 
 def lm_summary_table(runs: pd.DataFrame, runs_dir: Path) -> pd.DataFrame:
     """One row per transformer run: status, final and best validation loss, throughput and wall time."""
-    return summary(runs, runs_dir, LMRun, "iter", "iterations", lm_statistics)
+    return summary(runs, runs_dir, LMRun, "iter", "iterations", "text", lm_statistics)
