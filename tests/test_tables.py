@@ -175,3 +175,17 @@ def test_files_no_run_writes_are_damaged_in_the_tables_and_refused_by_the_job(fi
         capsys.readouterr()
         assert train.main([*run.argv(), *EXECUTION, "--out", str(out)]) == 2
         assert "Traceback" not in capsys.readouterr().err
+
+
+def test_the_peers_table_reads_a_tuned_run_with_a_garbled_record_as_damaged(tmp_path):
+    from agd.tables.peers import peers_table
+
+    runs_dir, bundles = tmp_path / "runs", tmp_path / "bundles"
+    out = trained(runs_dir, spec("adam", 1))
+    (out / records.RUN_RECORD).write_text("{not json")
+    bundles.mkdir()
+    (bundles / "tuned-adam.json").write_text(json.dumps({"runs": [{"out": str(out), "status": "completed"}]}))
+    job = dict(name="tuned-adam", cell="c", epochs=EPOCHS, seeds=[1], optimizer="adam", dataset="mnist5k", arch="fcn")
+    table = peers_table([], [job], runs_dir, bundles)
+    assert list(table["status"]) == [records.DAMAGED] and "run.json cannot be read" in table["reason"].iloc[0]
+    assert list(table["seed"]) == [1]
