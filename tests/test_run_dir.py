@@ -111,6 +111,8 @@ def test_a_run_recorded_before_identities_held_the_data_is_still_read(tmp_path, 
     captured = capsys.readouterr()
     assert "nothing to do" in captured.out and "recorded before run identities held the data" in captured.err
     assert image(out, "--epochs", "1", "--seed", "3") == 2  # its settings are still checked
+    assert image(out, "--epochs", "1", "--synthetic-data") == 2  # and its data's kind, from its arguments
+    assert "trained on real data" in capsys.readouterr().err
 
 
 # --- class 2: stored files are verified ---

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from agd import paths, records
+from agd.data.identity import SYNTHETIC
 from agd.jobs import checkpoint, distributed
 from agd.io import write_csv, write_json
 from agd.records import IDENTITY, METRICS, NEXT_METRICS, NEXT_RECORD, RUN_RECORD, RecordProblem
@@ -217,6 +218,12 @@ def read(out: Path, settings: dict, inputs: Callable[[], dict], length: str, val
         problem = recorded is not None and identity_problem(where, recorded, settings, inputs)
         if problem:
             raise RunDirProblem(problem)
+    if record is not None and DATA not in record["identity"]:  # recorded before identities held the data
+        then, now = bool(record["args"].get("synthetic_data")), synthetic(inputs())
+        if then != now:
+            raise RunDirProblem(f"{out} holds a run trained on {'synthetic' if then else 'real'} data (its "
+                                f"{RUN_RECORD} says so), this job's is on {'synthetic' if now else 'real'} data; use "
+                                "another --out, or delete that directory to start over")
     if record is not None:
         # A finished run at least as long holds this one (epoch e does not depend on the epochs after it).
         if record["status"] == "diverged" or record["args"][length] >= value:
@@ -236,6 +243,12 @@ def roll_forward(out: Path) -> None:
         if (out / NEXT_METRICS).exists():
             os.replace(out / NEXT_METRICS, out / METRICS)
         os.replace(out / NEXT_RECORD, out / RUN_RECORD)
+
+
+def synthetic(inputs: dict) -> bool:
+    """Whether a run's inputs are made-up data (an image run's --synthetic-data, or a synthetic text)."""
+    data = inputs.get(DATA, {})
+    return data.get("source") == SYNTHETIC or data.get(SYNTHETIC) is True
 
 
 def identity(settings: dict, inputs: dict) -> dict:
