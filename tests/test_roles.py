@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from agd import records
 from agd.figures import fig1, fig2, showcase
 from agd.plan import grid, init_check, roles
 from agd.plan.config import validate
@@ -29,7 +30,6 @@ REPORTED = pd.read_csv(REPO / "paper/reported_numbers.csv")
 # panel plays its grid) and Fig. 4 one panel per batch size: renaming cannot move what they draw.
 DRAWN = {"showcase": showcase, "fig1": fig1, "fig2": fig2}
 LOGGED_STEPS = 40  # step rows written for a run that logs steps: enough for Fig. 4's early dip of eta
-EPOCHS = 3         # epoch rows written per run after the pass at init (the made-up runs are short)
 
 
 def config_for(preset: str, rename: bool = False) -> dict:
@@ -47,17 +47,20 @@ def made_up_run(run_dir: Path, run: dict) -> None:
     """A finished run's metrics.csv and run.json, the same made-up numbers for the same run directory."""
     rng = np.random.default_rng(zlib.crc32(run["run"].encode()))
     skill, eta0 = rng.uniform(0.2, 1.0), rng.uniform(0.05, 0.4)
-    rows = [dict(kind="epoch", epoch=e, step=10 * e, train_loss=1.0 - 0.9 * skill * e / EPOCHS,
-                 train_acc=0.1 + 0.9 * skill * e / EPOCHS, test_loss=1.0 - 0.8 * skill * e / EPOCHS,
-                 test_acc=0.1 + 0.8 * skill * e / EPOCHS * rng.uniform(0.8, 1.0), eta_mean=eta0 * rng.uniform(0.5, 2),
+    epochs = run["epochs"]  # every epoch the run asks for, so that each run counts
+    rows = [dict(kind="epoch", epoch=e, step=10 * e, train_loss=1.0 - 0.9 * skill * e / epochs,
+                 train_acc=0.1 + 0.9 * skill * e / epochs, test_loss=1.0 - 0.8 * skill * e / epochs,
+                 test_acc=0.1 + 0.8 * skill * e / epochs * rng.uniform(0.8, 1.0), eta_mean=eta0 * rng.uniform(0.5, 2),
                  eta_min=eta0 / 2, eta_max=eta0 * 3, update_mean=1e-3, update_min=1e-4, update_max=1e-2,
-                 lr=run["lr"], time_s=float(e)) for e in range(EPOCHS + 1)]
+                 lr=run["lr"], time_s=float(e)) for e in range(epochs + 1)]
     if run["log_steps"]:
         rows[1:1] = [dict(rows[1], kind="step", epoch=1, step=s, eta_mean=eta0 * (1 - 0.5 * rng.uniform() * s / 40))
                      for s in range(1, LOGGED_STEPS + 1)]
     run_dir.mkdir(parents=True)
     pd.DataFrame(rows).to_csv(run_dir / "metrics.csv", index=False)
-    (run_dir / "run.json").write_text(json.dumps({"status": "completed"}))
+    record = {"status": "completed", "identity": {"run": run["run"]}, "args": {"epochs": run["epochs"]},
+              "metrics_sha256": records.file_digest(run_dir / records.METRICS)}
+    (run_dir / records.RUN_RECORD).write_text(json.dumps(record))
 
 
 def fingerprint(fig: plt.Figure) -> list:

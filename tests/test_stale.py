@@ -1,5 +1,5 @@
 """Finished training jobs whose runs were deleted or changed since (agd.plan.stale), on made-up run directories:
-the checks are those the training jobs make (agd.plan.run_record), read without torch."""
+the checks are those the training jobs make (agd.records), read without torch."""
 
 import json
 import shutil
@@ -9,14 +9,14 @@ import pytest
 
 from agd.io import write_json
 from agd.plan import stale
-from agd.plan.run_record import metrics_digest
+from agd.records import file_digest
 
 
 def ended_run(out: Path, rows: str = "kind,epoch,train_loss\nepoch,0,1.0\nepoch,1,0.5\n") -> Path:
     out.mkdir(parents=True)
     (out / "metrics.csv").write_text(rows)
     write_json(out / "run.json", {"status": "completed", "identity": {"seed": 0}, "args": {"epochs": 1},
-                                  "metrics_sha256": metrics_digest(out)})
+                                  "metrics_sha256": file_digest(out / "metrics.csv")})
     return out
 
 
@@ -71,7 +71,8 @@ def test_records_stay_inputs_once_the_runs_are_whole_again(finished):
     run_json.unlink()
     first = stale.records(finished)[-1]
     stale.set_aside(finished, first)
-    run_json.write_text(json.dumps({"status": "completed", "identity": {"seed": 0}, "args": {"epochs": 1}}))
+    run_json.write_text(json.dumps({"status": "completed", "identity": {"seed": 0}, "args": {"epochs": 1},
+                                    "metrics_sha256": file_digest(run_json.parent / "metrics.csv")}))
     assert stale.records(finished) == [first]  # retrained: the record made is kept, no new one asked
     run_json.unlink()
     assert stale.records(finished) == [first, "results/bundles/fcn-x.set-aside-2.txt"]  # harmed again

@@ -9,7 +9,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 from agd.data.catalog import TEXTS
-from agd.plan import bundles, cluster, grid, init_check, lm_grid, peers, smoke, stale, training_jobs
+from agd.plan import bundles, cluster, grid, init_check, lm_grid, memory, peers, smoke, stale, training_jobs
 from agd.plan import workflow as pipeline
 from agd.plan.config import validate
 from agd.plan.specs import BUNDLE_MODULE, LMRun
@@ -63,7 +63,8 @@ LOCAL_GPUS = workflow.resource_settings.nodes is None and "gpu" in workflow.glob
 if JOBS_PER_GPU > 1 and LOCAL_GPUS:
     workflow.register_resource("gpu", workflow.global_resources["gpu"].value * JOBS_PER_GPU)
 
-problem = None if SMOKE else pipeline.imagenet_problem(config, RUNS) or pipeline.openwebtext_problem(config, LM_RUNS)
+problem = ((None if SMOKE else pipeline.imagenet_problem(config, RUNS) or pipeline.openwebtext_problem(config, LM_RUNS))
+           or memory.memory_problem(MEMBERS, LM_MEMBERS, PRESET["device"]))
 if problem:
     raise WorkflowError(problem)
 

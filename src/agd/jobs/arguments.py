@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from agd.data.catalog import IMAGENET_ENV, MNIST_LIKE, dataset_info, imagenet_missing, imagenet_root
+from agd.paths import directory_problem
 from agd.jobs.distributed import launched_by_torchrun
 from agd.jobs.gpu_lease import LEASED
 from agd.models.catalog import CONV_ARCHS
@@ -50,7 +51,8 @@ class Execution:
     def problem(self, spec: type[RunSpec]) -> str | None:
         """What both training jobs check of where they run: threads, checkpoints, torchrun, CUDA."""
         problem = (number_problem("--threads", self.threads, AT_LEAST_ONE)
-                   or number_problem("--checkpoint-every", self.checkpoint_every, NOT_NEGATIVE))
+                   or number_problem("--checkpoint-every", self.checkpoint_every, NOT_NEGATIVE)
+                   or directory_problem("--data-dir", self.data_dir, writable=False))
         if problem:
             return problem
         if self.distribute and not launched_by_torchrun():

@@ -20,6 +20,7 @@ says which rate was chosen, and why.
 
 import argparse
 import copy
+import functools
 import math
 import os
 import shlex
@@ -31,6 +32,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from agd import paths
 from agd.io import write_json
 from agd.jobs import arguments, checkpoint, run_dir
 from agd.jobs.arguments import ImageExecution, pad_to
@@ -70,6 +72,55 @@ def member_argv(out: str, flags: str, execution: list[str]) -> list[str]:
     return [*shlex.split(flags), *execution, "--out", out]
 
 
+def flag_names(tokens: list[str]) -> list[str]:
+    return [token.split("=", 1)[0] for token in tokens if token.startswith("--")]
+
+
+def conflicts(members: list[list[str]], execution: list[str]) -> str | None:
+    """What in the members' flags or the shared execution flags the bundle cannot honour, or None: a member's
+    FLAGS that cannot be split, that set its directory or an execution flag (shared by every member, given once
+    to the bundle), or shared flags that set a run's settings (each member's own) or its directory. Flags are
+    spelled in full: an abbreviation could name either kind."""
+    settings = {f.flag for f in ImageRun.fields()}
+    execution_flags = set(arguments.build_parser()._option_string_actions) - settings - {"--out", "-h", "--help"}
+    for out, flags in members:
+        try:
+            tokens = shlex.split(flags)
+        except ValueError as e:
+            return f"--member {out}: its FLAGS {flags!r} cannot be split into flags ({e}); quote them whole"
+        for name in flag_names(tokens):
+            if name == "--out":
+                return f"--member {out}: --out in its FLAGS; the bundle gives each member its directory (OUT), drop it"
+            if name in execution_flags:
+                return (f"--member {out}: {name} is an execution flag, shared by every member: give it once to the "
+                        "bundle, not in a member's FLAGS")
+            if name not in settings:
+                return (f"--member {out}: {name} is not a run setting (spelled in full: "
+                        f"{', '.join(sorted(settings))})")
+    for name in flag_names(execution):
+        if name not in execution_flags:
+            what = ("each member's directory is its OUT" if "--out".startswith(name)
+                    else f"{name} is not an execution flag (spelled in full: {', '.join(sorted(execution_flags))}); "
+                         "run settings go in each member's FLAGS")
+            return f"{name} among the flags shared by every member: {what}"
+    return None
+
+
+def directory_clashes(outs: list[str]) -> str | None:
+    """Two members on one directory however spelled (b1, b1/, ./b1, a link to b1), or one inside another's."""
+    resolved = {}
+    for out in outs:
+        real = Path(os.path.realpath(out))
+        for other, other_real in resolved.items():
+            if real == other_real:
+                return f"the members {other} and {out} are one directory ({real}); give each run its own OUT"
+            if other_real in real.parents or real in other_real.parents:
+                inner, outer = (out, other) if other_real in real.parents else (other, out)
+                return f"the member {inner} lies inside the member {outer}; give each run a directory of its own"
+        resolved[out] = real
+    return None
+
+
 def parse(argv: list[str] | None) -> tuple[argparse.Namespace, list[str], list[tuple[ImageRun, ImageExecution]]]:
     """The bundle's own flags, the execution flags every member shares (the rest of argv), and each member's
     (spec, execution)."""
@@ -85,6 +136,10 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, list[str], list[t
             parser.error(str(e))
     elif not bundle.member:
         parser.error("give the runs: --member OUT FLAGS (or --tune-from a finished grid)")
+    problem = (conflicts(bundle.member, execution) or directory_clashes([out for out, _ in bundle.member])
+               or (bundle.manifest and manifest_problem(bundle.manifest, [out for out, _ in bundle.member])))
+    if problem:
+        parser.error(f"{problem} (nothing was run)")
     members = []
     for out, flags in bundle.member:
         try:
@@ -95,10 +150,17 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, list[str], list[t
     if any(execution.distribute for _, execution in members) and len(members) > 1:
         build_parser().error("--distribute: a bundle of several runs trains in one process; run data-parallel "
                              "runs alone (a bundle of one)")
-    outs = [out for out, _ in bundle.member]
-    if len(set(outs)) != len(outs):
-        build_parser().error("two members share one directory; give each run its own OUT")
     return bundle, execution, members
+
+
+def manifest_problem(manifest: str, outs: list[str]) -> str | None:
+    """--manifest must be a file the bundle can write, outside every member's directory."""
+    problem = paths.file_problem("--manifest", manifest)
+    if problem:
+        return problem
+    real = Path(os.path.realpath(manifest))
+    inside = next((out for out in outs if Path(os.path.realpath(out)) in real.parents), None)
+    return f"--manifest {manifest} lies inside the member {inside}; write it elsewhere" if inside else None
 
 
 class RunLog:
@@ -135,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     for spec, execution in parsed:
         problem = JOB.memory_problem(spec, device) or run_dir.out_problem(execution.out)
         if problem:
-            return fail(f"{execution.out}: {problem} (nothing in the bundle was run)")
+            return fail(f"{paths.shown(execution.out)}: {problem} (nothing in the bundle was run)")
     with ExitStack() as held:
         try:
             for _, execution in parsed:
@@ -143,32 +205,42 @@ def main(argv: list[str] | None = None) -> int:
         except run_dir.RunDirBusy as e:
             print(f"{PROG}: error: {e} (nothing in the bundle was run)", file=sys.stderr)
             return run_dir.EX_TEMPFAIL
-        return train_bundle(bundle, parsed, device)
+        try:
+            return train_bundle(bundle, parsed, device)
+        except OSError as e:
+            problem = run_dir.storage_problem(e)
+            if problem is None:
+                raise
+            fail(problem)
+            return run_dir.EX_TEMPFAIL
 
 
 def train_bundle(bundle: argparse.Namespace, parsed: list[tuple[ImageRun, ImageExecution]],
                  device: torch.device) -> int:
     """The bundle once it holds every member's directory."""
-    pending = []  # (spec, execution, checkpoint state) of the members that have work left
+    pending = []  # (spec, execution, checkpoint state, inputs) of the members that have work left
     for spec, execution in parsed:
+        inputs = functools.cache(functools.partial(JOB.run_inputs, spec, execution, device))
         try:
-            finished, state = JOB.held(spec, execution)
-        except run_dir.RunDirProblem as e:
+            finished, state = JOB.held(spec, execution, inputs)
+        except (run_dir.RunDirProblem, JobError) as e:
             return fail(f"{e} (nothing in the bundle was run)")
         if not finished:
-            pending.append((spec, execution, state))
+            pending.append((spec, execution, state, inputs))
 
     configure_torch(parsed[0][1], device)
     stack = bundle.stack == "yes" or (bundle.stack == "auto" and device.type == "cuda")
     datasets = {}
     members = []
-    for spec, execution, state in pending:
+    identities = {}
+    for spec, execution, state, inputs in pending:
         key = (spec.dataset, pad_to(spec), spec.batch_size if execution.synthetic_data else None)
-        if key not in datasets:
-            try:
+        try:
+            if key not in datasets:
                 datasets[key] = load_data(spec, execution, device)
-            except JobError as e:
-                return fail(str(e))
+            identities[execution.out] = run_dir.identity(spec.identity(), inputs())
+        except JobError as e:
+            return fail(str(e))
         members.append(build_member(spec, execution, datasets[key], device, state, stack))
     if stack:
         undo_split_checkpoints(members)
@@ -178,7 +250,7 @@ def train_bundle(bundle: argparse.Namespace, parsed: list[tuple[ImageRun, ImageE
     with checkpoint.StopRequest() as stop:
         for cohort in cohorts(members, stack):
             for member in cohort.members:
-                run_dir.open_for_writing(member.out, member.spec.identity())
+                run_dir.start(member, identities[member.execution.out])
 
             def ended(member: Member, status: str) -> None:
                 conclude(member, status, stop, started, device)
@@ -258,7 +330,11 @@ def undo_split_checkpoints(members: list[Member]) -> None:
         for member in group:
             if member.at() == behind:
                 continue
-            previous = checkpoint.load(member.out, torch.device("cpu"), checkpoint.PREVIOUS)
+            try:
+                previous = checkpoint.load(member.out, torch.device("cpu"), checkpoint.PREVIOUS)
+            except run_dir.UNREADABLE as e:  # Damaged included: go on from the checkpoint it has
+                member.say(f"cannot go back to {checkpoint.PREVIOUS} ({e}); it goes on from where it stands")
+                continue
             if behind == (0, 0) and member.initial is not None:
                 previous = member.initial  # the others were killed before their first checkpoint
             if previous is not None and (previous["epoch"], previous["step_in_epoch"]) == behind:

@@ -7,6 +7,7 @@ checkpoint got, how to build its data, model, optimizer and loop, and what its r
 
 import contextlib
 import dataclasses
+import functools
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,6 +55,10 @@ class Job:
     record: Callable[..., dict]
     # (spec, device) -> a message naming the flags if the run's model cannot fit on the device, else None.
     memory_problem: Callable[[object, torch.device], str | None]
+    # (spec, execution, device) -> what besides the spec's settings changes the run's numbers, for its identity:
+    # its data (downloaded or prepared first if need be) and how it is evaluated (raises RuntimeError, ValueError
+    # or OSError naming the problem).
+    inputs: Callable[..., dict] = lambda spec, execution, device: {}
     # (execution, device) -> a message if the job cannot run on this device, else None.
     device_problem: Callable[[Execution, torch.device], str | None] = lambda execution, device: None
     # (training, status) -> printed by the main process once the run ended (completed or diverged).
@@ -78,14 +83,22 @@ class Job:
             self.fail(str(e))
             return run_dir.EX_TEMPFAIL
         with lock:
-            return self.own(spec, execution, out, device)
+            try:
+                return self.own(spec, execution, out, device)
+            except OSError as e:
+                problem = run_dir.storage_problem(e)
+                if problem is None:
+                    raise
+                self.fail(problem)
+                return run_dir.EX_TEMPFAIL
 
-    def held(self, spec, execution: Execution) -> tuple[bool, dict | None]:
+    def held(self, spec, execution: Execution, inputs: Callable[[], dict]) -> tuple[bool, dict | None]:
         """What --out already holds, once the job holds it: a finished run (True, None), a checkpoint to resume
-        (False, its state) or nothing (False, None). Raises RunDirProblem when that is another run, or this one
-        trained longer than asked."""
+        (False, its state) or nothing (False, None). The run is known by its settings and `inputs()` (its data and
+        evaluation). Raises RunDirProblem when that is another run, or this one trained longer than asked, and
+        JobError when its inputs cannot be read."""
         out = Path(execution.out)
-        finished, state = run_dir.read(out, spec.identity(), spec.length, getattr(spec, spec.length),
+        finished, state = run_dir.read(out, spec.identity(), inputs, spec.length, getattr(spec, spec.length),
                                        execution.keep_checkpoint)
         problem = self.overshoot(spec, state) if state is not None else None
         if problem:
@@ -94,9 +107,10 @@ class Job:
 
     def own(self, spec, execution: Execution, out: Path, device: torch.device) -> int:
         """The job once it holds --out: a finished run (nothing to do), a checkpoint (resume) or nothing (start)."""
+        inputs = functools.cache(lambda: self.run_inputs(spec, execution, device))
         try:
-            finished, state = self.held(spec, execution)
-        except run_dir.RunDirProblem as e:
+            finished, state = self.held(spec, execution, inputs)
+        except (run_dir.RunDirProblem, JobError) as e:
             return self.fail(str(e))
         if finished:
             return 0
@@ -105,23 +119,29 @@ class Job:
         if execution.distribute:
             ranks, device = distributed.start(device)
         try:
-            return self.train(spec, execution, out, device, state, ranks)
+            return self.train(spec, execution, out, device, state, ranks, inputs)
         finally:
             distributed.stop()
 
+    def run_inputs(self, spec, execution: Execution, device: torch.device) -> dict:
+        try:
+            return self.inputs(spec, execution, device)
+        except (RuntimeError, ValueError, OSError) as e:
+            raise JobError(str(e)) from e
+
     def train(self, spec, execution: Execution, out: Path, device: torch.device, state: dict | None,
-              ranks: distributed.Ranks) -> int:
+              ranks: distributed.Ranks, inputs: Callable[[], dict]) -> int:
         configure_torch(execution, device)
         torch.manual_seed(spec.seed)
         try:
             training = self.build(spec, execution, device, ranks, out)
+            identity = run_dir.identity(spec.identity(), inputs())
         except JobError as e:
             return self.fail(str(e))
         if state is not None:
             training.load_state_dict(state)
             print(f"resuming {out} at {training.position()}", file=sys.stderr)
-        if ranks.is_main:
-            run_dir.open_for_writing(out, spec.identity())
+        run_dir.start(training, identity)
         started_at = now()
 
         with checkpoint.StopRequest() as stop:
@@ -140,7 +160,7 @@ class Job:
         return {
             "status": status,
             "args": spec.settings() | dataclasses.asdict(execution),
-            "identity": spec.identity(),
+            "identity": training.identity,
             "family": entry.family,
             "init": entry.init,
             **environment(device),

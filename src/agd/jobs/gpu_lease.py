@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from agd.plan.checks import AT_LEAST_ONE, NOT_NEGATIVE, number_problem
+from agd.plan.checks import AT_LEAST_ONE, NOT_NEGATIVE, SLOTS_PER_GPU, number_problem
 
 PROG = "agd-gpu-lease"
 EX_TEMPFAIL = 75
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("no command after --")
     problem = (number_problem("--count", args.count, AT_LEAST_ONE)
                or number_problem("--timeout", args.timeout, NOT_NEGATIVE, tensor=False)
-               or number_problem("--slots-per-gpu", args.slots_per_gpu, AT_LEAST_ONE))
+               or number_problem("--slots-per-gpu", args.slots_per_gpu, SLOTS_PER_GPU))
     if problem:
         parser.error(problem)
     if args.share and args.count != 1:

@@ -6,17 +6,10 @@ import os
 
 import torch
 
+from agd.models import size
 from agd.models.build import build_model
+from agd.models.size import fcn_parameters, too_large
 from agd.plan.specs import ImageRun, LMRun
-
-# float32 weights and gradients and two optimizer moments (Adam's): a lower bound, activations not counted.
-BYTES_PER_PARAMETER = 16
-SMALLEST_VOCABULARY = 256  # character-level texts; the real vocabulary is known only once the text is read
-
-
-def fcn_parameters(inputs: int, classes: int, depth: int, width: int, bias: bool) -> int:
-    weights = inputs * width + (depth - 2) * width * width + width * classes
-    return weights + ((depth - 1) * width + classes if bias else 0)
 
 
 def image_parameters(spec: ImageRun, input_shape: tuple[int, int, int], num_classes: int) -> int:
@@ -49,10 +42,7 @@ def conv_coefficients(arch: str, input_shape: tuple[int, int, int], num_classes:
 
 
 def lm_parameters(spec: LMRun) -> int:
-    """The GPT's weights (nanoGPT's layout, tied embedding) at the smallest vocabulary a text can have."""
-    e = spec.n_embd
-    per_layer = 12 * e * e + (13 * e if spec.bias else 0)
-    return spec.n_layer * per_layer + (SMALLEST_VOCABULARY + spec.block_size) * e
+    return size.lm_parameters(spec.n_layer, spec.n_embd, spec.block_size, spec.bias)
 
 
 def capacity(device: torch.device) -> int:
@@ -64,9 +54,4 @@ def capacity(device: torch.device) -> int:
 
 def memory_problem(parameters: int, device: torch.device, flags: str) -> str | None:
     """A message naming `flags` if `parameters` cannot fit on `device`, else None."""
-    need, have = parameters * BYTES_PER_PARAMETER, capacity(device)
-    if need <= have:
-        return None
-    return (f"{flags}: the model has {parameters:.3g} parameters, at least {need / 2**30:,.0f} GiB for weights, "
-            f"gradients and optimizer state, more than the {have / 2**30:,.0f} GiB of memory of {device.type}; "
-            "use a smaller model")
+    return too_large(parameters, capacity(device), device.type, flags)

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from agd.data.identity import image_data
 from agd.data.loading import load_dataset
 from agd.data.synthetic import synthetic_images
 from agd.jobs import batched, checkpoint, distributed, memory, run_dir
@@ -55,7 +56,7 @@ class Member(run_dir.RunState):
 
     def state_dict(self) -> dict:
         return {
-            **super().state_dict(), "identity": self.spec.identity(), "model": self.model.state_dict(),
+            **super().state_dict(), "model": self.model.state_dict(),
             "optimizer": self.opt.state_dict(), "epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
             "global_step": self.global_step, "meter": self.meter.state_dict(),
         }
@@ -300,6 +301,14 @@ def load_data(spec: ImageRun, execution: ImageExecution, device: torch.device):
         raise JobError(str(e)) from e
 
 
+def inputs(spec: ImageRun, execution: ImageExecution, device: torch.device) -> dict:
+    """Beside the spec, what changes an image run's numbers: its data, and the evaluation batch size (the batches
+    Schedule-Free recomputes BatchNorm statistics on, and the order test sums are added in)."""
+    data = image_data(spec.dataset, data_dir=execution.data_dir, synthetic_data=execution.synthetic_data,
+                      imagenet_root=execution.imagenet_root, input_shape=input_spec(spec).input_shape)
+    return {"data": data, "test_bs": execution.test_bs}
+
+
 def new_member(spec: ImageRun, execution: ImageExecution, data, device: torch.device, out: Path,
                ranks: distributed.Ranks = distributed.Ranks(), say: Callable[[str], None] | None = None) -> Member:
     """A run's model, optimizer (its init applied) and loss; the global RNG seeded by the caller decides the init."""
@@ -352,7 +361,7 @@ def memory_problem(spec: ImageRun, device: torch.device) -> str | None:
 
 
 JOB = Job(prog=ImageRun.program, parse_args=parse_args, overshoot=overshoot, build=build, record=record, ended=ended,
-          memory_problem=memory_problem)
+          memory_problem=memory_problem, inputs=inputs)
 main = JOB.main
 
 

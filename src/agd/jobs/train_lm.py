@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from agd.data.text import TokenData, load_text
+from agd.data.identity import text_data
+from agd.data.text import TokenData, load_text, prepare_text
 from agd.jobs import checkpoint, distributed, memory, run_dir
 from agd.jobs.driver import Job, JobError
 from agd.jobs.lm_arguments import LMExecution, autocast_dtype, parse_args, use_compile
@@ -89,7 +90,7 @@ class LMTraining(run_dir.RunState):
 
     def state_dict(self) -> dict:
         return {
-            **super().state_dict(), "identity": self.spec.identity(), "model": self.model.state_dict(),
+            **super().state_dict(), "model": self.model.state_dict(),
             "optimizer": self.opt.state_dict(), "iteration": self.iteration, "interval": self.interval.state_dict(),
             "last_lr": self.last_lr,
         }
@@ -225,6 +226,17 @@ def overshoot(spec: LMRun, state: dict) -> str | None:
     return None
 
 
+def precision(execution: LMExecution, device: torch.device) -> str:
+    return str(autocast_dtype(execution, device) or torch.float32).removeprefix("torch.")
+
+
+def inputs(spec: LMRun, execution: LMExecution, device: torch.device) -> dict:
+    """Beside the spec, what changes a GPT run's numbers: the text as prepared (its tokens and vocabulary) and
+    the precision of the forward pass."""
+    return {"data": text_data(prepare_text(spec.text, execution.data_dir, root=execution.text_root)),
+            "precision": precision(execution, device)}
+
+
 def build(spec: LMRun, execution: LMExecution, device: torch.device, ranks: distributed.Ranks,
           out: Path) -> LMTraining:
     try:
@@ -253,7 +265,7 @@ def record(training: LMTraining, device: torch.device) -> dict:
     best = min(finite, key=lambda r: r["val_loss"]) if finite else final
     speeds = [r["tokens_per_s"] for r in training.rows if r["tokens_per_s"]]
     return {
-        "precision": str(training.autocast or torch.float32).removeprefix("torch."),
+        "precision": precision(training.execution, device),
         "compiled": use_compile(training.execution, device),
         "model": training.model.describe(),
         "L": training.entry.depth(training.opt),
@@ -283,7 +295,7 @@ def memory_problem(spec: LMRun, device: torch.device) -> str | None:
 
 
 JOB = Job(prog=LMRun.program, parse_args=parse_args, overshoot=overshoot, build=build, record=record,
-          memory_problem=memory_problem, device_problem=device_problem, ended=ended)
+          memory_problem=memory_problem, device_problem=device_problem, ended=ended, inputs=inputs)
 main = JOB.main
 
 

@@ -15,6 +15,7 @@ from agd.data.catalog import DATASETS, TEXTS
 from agd.models.catalog import ARCHS, LOSSES
 from agd.optim import registry
 from agd.plan import roles
+from agd.plan.checks import SLOTS_PER_GPU
 from agd.plan.errors import ConfigError
 from agd.plan.grid import FIGURES
 from agd.plan.tuning import TUNING_RULES
@@ -46,6 +47,7 @@ def schema(path: Path = SCHEMA) -> dict:
                                  ("peers_cell", "loss", LOSSES), ("transformer_panel", "text", TEXTS)):
         defs[panel]["properties"][name]["enum"] = list(choices)
     document["properties"]["tuning_rule"]["enum"] = list(TUNING_RULES)
+    defs["preset"]["properties"]["jobs_per_gpu"]["maximum"] = SLOTS_PER_GPU.maximum
     defs["preset"]["properties"]["figures"]["properties"] = {name: {"$ref": "#/$defs/figure"} for name in FIGURES}
     for job, panels in PANEL_DEFS.items():
         for panel in panels:
@@ -56,8 +58,15 @@ def schema(path: Path = SCHEMA) -> dict:
     return document
 
 
+def _is_integer(checker, instance) -> bool:
+    """JSON Schema counts 1.0 as an integer; here it is not: a seed or width written 1.0 would name another run
+    (seed1.0) than 1, so it is refused for the key that holds it."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
 def _with_defaults(validator_class):
-    """A validator that fills in each property's schema default where the config leaves it out."""
+    """A validator that fills in each property's schema default where the config leaves it out, and whose
+    integers are integers (see _is_integer)."""
     check_properties = validator_class.VALIDATORS["properties"]
 
     def properties(validator, props, instance, subschema) -> Iterator:
@@ -67,7 +76,8 @@ def _with_defaults(validator_class):
                     instance.setdefault(name, prop["default"])
         yield from check_properties(validator, props, instance, subschema)
 
-    return jsonschema.validators.extend(validator_class, {"properties": properties})
+    checker = validator_class.TYPE_CHECKER.redefine("integer", _is_integer)
+    return jsonschema.validators.extend(validator_class, {"properties": properties}, type_checker=checker)
 
 
 def validate(config: dict, path: Path = SCHEMA) -> None:

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from agd.io import write_text
-from agd.plan.run_record import RUN_RECORD, record_problem
+from agd.records import RUN_RECORD, RecordProblem, ended
 from agd.plan.specs import ImageRun
 
 RECORD = r"\.set-aside-(\d+)\.txt"  # after the manifest's name less .json
@@ -24,14 +24,10 @@ def run_problem(out: str) -> str | None:
     if not out.is_dir():
         return f"{out} was deleted"
     try:
-        record = json.loads((out / RUN_RECORD).read_text())
-    except FileNotFoundError:
-        return f"{out / RUN_RECORD} was deleted"
-    except (OSError, ValueError) as e:
-        return f"{out / RUN_RECORD} cannot be read ({e})"
-    if not isinstance(record, dict):
-        return f"{out / RUN_RECORD} holds no JSON object"
-    return record_problem(out, record, ImageRun.length)
+        found = ended(out, ImageRun.length)
+    except RecordProblem as e:
+        return str(e)
+    return f"{out / RUN_RECORD} was deleted" if found is None else None
 
 
 def manifest_problems(manifest: str) -> dict[str, str]:

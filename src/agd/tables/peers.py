@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from agd import records
 from agd.optim import registry
 from agd.plan.peers import EVALUATION, SENSITIVITY, TUNING
 from agd.plan.specs import ImageRun
@@ -51,15 +52,23 @@ def evaluation_members(evaluations: Iterable[Mapping], runs_dir: Path, bundles_d
             continue
         for entry in json.loads(manifest.read_text())["runs"]:
             run_id = Path(entry["out"]).relative_to(runs_dir).as_posix()
-            run = ImageRun.from_args(_args(Path(runs_dir) / run_id))
+            run = _run(Path(runs_dir) / run_id)
+            settings = vars_of(run) if run else dict(  # a record that cannot be read: its table row says why
+                optimizer=job["optimizer"], dataset=job["dataset"], arch=job["arch"],
+                seed=int(Path(run_id).name.removeprefix("seed")) if Path(run_id).name[4:].isdigit() else None)
             members.append(dict(figure="peers", panel=job["cell"], run=run_id, enabled=True,
                                 panel_epochs=job["epochs"], role=EVALUATION,
-                                family=registry.family_of(run.optimizer), **vars_of(run)))
+                                family=registry.family_of(settings["optimizer"]), **settings))
     return members
 
 
-def _args(run_dir: Path) -> argparse.Namespace:
-    return argparse.Namespace(**json.loads((run_dir / "run.json").read_text())["args"])
+def _run(run_dir: Path) -> ImageRun | None:
+    """The run a directory's record names, None if its record cannot be read."""
+    try:
+        record = records.read_json(run_dir / records.RUN_RECORD)
+        return ImageRun.from_args(argparse.Namespace(**record["args"]))
+    except (records.RecordProblem, TypeError, KeyError, ValueError, AttributeError):
+        return None
 
 
 def vars_of(run: ImageRun) -> dict:
@@ -86,6 +95,8 @@ def peers_table(members: Iterable[Mapping], evaluations: Iterable[Mapping], runs
 def target_of(cell_rows: pd.DataFrame) -> float:
     """The median over the evaluation seeds of the tuned Adam's best test accuracy (NaN without it)."""
     adam = epoch_rows(cell_rows[(cell_rows["optimizer"] == TARGET_OPTIMIZER) & (cell_rows["role"] == EVALUATION)])
+    if adam.empty:
+        return math.nan
     best = adam.groupby("run")["test_acc"].max()
     return float(best.median()) if not best.empty else math.nan
 
