@@ -138,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         except run_dir.RunDirBusy as e:
             print(f"{PROG}: error: {e} (nothing in the bundle was run)", file=sys.stderr)
             return run_dir.EX_TEMPFAIL
+        except run_dir.RunDirProblem as e:
+            return fail(f"{e} (nothing in the bundle was run)")
         return train_bundle(bundle, parsed, device)
 
 

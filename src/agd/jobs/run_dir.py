@@ -8,7 +8,6 @@ resumes, or extends a finished run to a longer length; files that disagree with 
 taken for a finished run. One job at a time holds a directory (`RunLock`).
 """
 
-import fcntl
 import hashlib
 import json
 import math
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from agd.jobs import checkpoint, distributed
+from agd.jobs import checkpoint, distributed, lock_file
 from agd.io import write_csv, write_json
 
 METRICS = "metrics.csv"
@@ -74,24 +73,16 @@ class RunLock:
         self.out, self.path = Path(out), Path(out) / LOCK
         self.made = not self.out.exists()
         self.out.mkdir(parents=True, exist_ok=True)
-        while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.read(fd, 4096).decode(errors="replace").strip() or "a process that has not said"
-                os.close(fd)
-                raise RunDirBusy(f"{self.out} is in use by another job ({holder}); wait for it to end, or stop it "
-                                 "and run again to resume") from None
-            try:  # the file locked must still be the one at the path: a releasing holder unlinks it
-                if os.stat(self.path).st_ino == os.fstat(fd).st_ino:
-                    break
-            except FileNotFoundError:
-                pass
-            os.close(fd)
+        try:
+            fd = lock_file.acquire(self.path, 0o666)
+        except lock_file.UnsafeLockFile as e:
+            raise RunDirProblem(str(e)) from None
+        if fd is None:
+            holder = lock_file.holder(self.path) or "a process that has not said"
+            raise RunDirBusy(f"{self.out} is in use by another job ({holder}); wait for it to end, or stop it "
+                             "and run again to resume")
         self.fd = fd
-        os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}: {' '.join(sys.argv)}"[:4000].encode())
+        lock_file.write_holder(fd, f"pid {os.getpid()} on {socket.gethostname()}: {' '.join(sys.argv)}"[:4000])
 
     def release(self) -> None:
         if self.fd is None:
