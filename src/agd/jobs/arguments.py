@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--test-bs", type=int, default=1000, help="evaluation batch size (speed only)")
     run.add_argument("--imagenet-root", help="ImageNet folder with train/ and val/ (default: $IMAGENET_PATH)")
     run.add_argument("--num-workers", type=int, default=8, help="ImageNet DataLoader workers")
+    run.add_argument("--no-sync-batchnorm", dest="sync_batchnorm", action="store_false",
+                     help="with --distribute, normalise each rank's share of the batch by its own statistics instead "
+                          "of the global batch's (SyncBatchNorm, the default)")
     run.add_argument("--synthetic-data", action="store_true",
                      help="random data of the dataset's shape, 2 training batches and 1 test batch, nothing downloaded "
                           "(the smoke run: proves the run executes, its numbers mean nothing)")
