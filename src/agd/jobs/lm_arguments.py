@@ -17,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto",
                      help="autocast dtype of the forward pass (auto: bfloat16 on a CUDA GPU that has it)")
     run.add_argument("--compile", choices=("auto", "yes", "no"), default="auto",
-                     help="torch.compile the model (auto: on CUDA)")
+                     help="torch.compile the model (auto: on CUDA, where a tiny compiled function runs; else eager)")
     return parser
 
 
@@ -45,6 +45,3 @@ def autocast_dtype(args: argparse.Namespace, device: torch.device) -> torch.dtyp
         return torch.bfloat16
     return None
 
-
-def use_compile(args: argparse.Namespace, device: torch.device) -> bool:
-    return args.compile == "yes" or (args.compile == "auto" and device.type == "cuda")

@@ -17,9 +17,9 @@ import torch
 from tqdm import tqdm
 
 from agd.data.text import TokenData, load_text
-from agd.jobs import checkpoint, distributed, memory, run_dir
+from agd.jobs import checkpoint, compilation, distributed, memory, run_dir
 from agd.jobs.driver import Job, JobError
-from agd.jobs.lm_arguments import autocast_dtype, parse_args, use_compile
+from agd.jobs.lm_arguments import autocast_dtype, parse_args
 from agd.jobs.metrics import RunningStats, UpdateSize, summary_line
 from agd.models.gpt import GPT, GPTConfig
 from agd.optim import registry
@@ -77,8 +77,8 @@ class LMTraining(run_dir.RunState):
         self.args, self.spec, self.data, self.model, self.opt = args, spec, data, model, optimizer
         self.entry = registry.get(spec.optimizer)
         self.autocast = autocast_dtype(args, device)
-        compiled = torch.compile(model) if use_compile(args, device) else model
-        self.net = distributed.data_parallel(compiled, device, ranks)
+        self.compiled = compilation.use_compile(args.compile, device)
+        self.net = distributed.data_parallel(torch.compile(model) if self.compiled else model, device, ranks)
         self.update_size = UpdateSize(p for p in model.parameters() if p.requires_grad)
         self.tokens_per_iter = args.batch_size * args.block_size * args.grad_accum
 
@@ -261,7 +261,7 @@ def record(args, training: LMTraining, device: torch.device) -> dict:
     speeds = [r["tokens_per_s"] for r in training.rows if r["tokens_per_s"]]
     return {
         "precision": str(training.autocast or torch.float32).removeprefix("torch."),
-        "compiled": use_compile(args, device),
+        "compiled": training.compiled,
         "model": training.model.describe(),
         "L": training.opt.L if training.entry.is_agd else None,
         "text": {"name": training.data.name, "vocab_size": training.data.vocab_size,
