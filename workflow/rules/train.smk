@@ -12,8 +12,7 @@ def bundle_runs(wildcards):
 
 def shared_gpu(wildcards):
     """FCN bundles on one GPU share it with other jobs (jobs_per_gpu); conv nets and data-parallel runs do not."""
-    runs = bundle_runs(wildcards)
-    return bool((runs["arch"] == "fcn").all() and (runs["gpus"] == 1).all())
+    return bundles.shares_gpu(bundle_runs(wildcards).to_dict("records"))
 
 
 def train_inputs(wildcards):
