@@ -27,7 +27,6 @@ import contextlib
 import json
 import math
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -46,6 +45,7 @@ sys.path[:0] = IMPORT_PATH
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
+from agd.data.synthetic import made_up_text  # noqa: E402
 from agd.jobs import batched, gpu_lease, memory  # noqa: E402
 from agd.losses import build_loss  # noqa: E402
 from agd.models.build import build_model  # noqa: E402
@@ -315,22 +315,11 @@ def gpu_lease_slots(ctx: Context) -> str:
             job.stderr.close()
 
 
-def made_up_text(chars: int = 200_000, seed: int = 0) -> str:
-    """Sentences of a tiny grammar: structure a GPT can learn within a few hundred steps."""
-    rng = random.Random(seed)
-    sentences = []
-    while sum(map(len, sentences)) < chars:
-        words = [rng.choice(("the", "a")), rng.choice(("big", "red", "")), rng.choice(("cat", "dog", "house")),
-                 rng.choice(("sat on", "ran to", "saw")), "the", rng.choice(("mat", "house", "dog"))]
-        sentences.append(" ".join(w for w in words if w).capitalize() + ".\n")
-    return "".join(sentences)
-
-
 def lm_run(ctx: Context, name: str, *flags: str) -> tuple[dict, str]:
     """The GPT job on a made-up text: its run.json, and what it said on stderr."""
     text = ctx.work / "text.txt"
     if not text.exists():
-        text.write_text(made_up_text())
+        text.write_text(made_up_text(200_000))
     out = ctx.work / "lm" / name
     done = run([sys.executable, "-m", "agd.jobs.train_lm", "--text", "shakespeare_char", "--text-root", str(text),
                 "--data-dir", str(ctx.work / "data"), *ctx.sizes["lm"], "--dropout", "0", "--device", ctx.device.type,
