@@ -104,6 +104,8 @@ class ImageExecution(Execution):
     test_bs: int = option(1000, help="evaluation batch size (speed only)")
     imagenet_root: str | None = option(help=f"ImageNet folder with train/ and val/ (default: ${IMAGENET_ENV})")
     num_workers: int = option(8, help="ImageNet DataLoader workers")
+    sync_batchnorm: bool = option(True, help="with --distribute, normalise each rank's share of the batch by its own "
+                                             "statistics instead of the global batch's (SyncBatchNorm, the default)")
     synthetic_data: bool = option(False, help="random data of the dataset's shape, 2 training batches and 1 test "
                                               "batch, nothing downloaded (the smoke run: proves the run executes, "
                                               "its numbers mean nothing)")

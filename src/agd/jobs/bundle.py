@@ -34,8 +34,8 @@ import torch
 
 from agd import paths
 from agd.io import write_json
-from agd.jobs import arguments, checkpoint, run_dir
-from agd.jobs.arguments import ImageExecution, pad_to
+from agd.jobs import arguments, checkpoint, memory, run_dir
+from agd.jobs.arguments import ImageExecution, input_spec, pad_to
 from agd.jobs.batched import BatchingError
 from agd.jobs.driver import JobError, configure_torch, now
 from agd.jobs.train import JOB, Cohort, Member, load_data, new_member
@@ -205,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         except run_dir.RunDirBusy as e:
             print(f"{PROG}: error: {e} (nothing in the bundle was run)", file=sys.stderr)
             return run_dir.EX_TEMPFAIL
+        except run_dir.RunDirProblem as e:
+            return fail(f"{e} (nothing in the bundle was run)")
         try:
             return train_bundle(bundle, parsed, device)
         except OSError as e:
@@ -248,7 +250,9 @@ def train_bundle(bundle: argparse.Namespace, parsed: list[tuple[ImageRun, ImageE
     statuses = {Path(execution.out): None for _, execution in parsed}
     started = now()
     with checkpoint.StopRequest() as stop:
-        for cohort in cohorts(members, stack):
+        queue = cohorts(members, stack, device)
+        while queue:
+            cohort = queue.pop(0)
             for member in cohort.members:
                 run_dir.start(member, identities[member.execution.out])
 
@@ -256,7 +260,19 @@ def train_bundle(bundle: argparse.Namespace, parsed: list[tuple[ImageRun, ImageE
                 conclude(member, status, stop, started, device)
                 statuses[member.out] = status
 
-            if cohort.run(stop, ended) == "stopped":
+            if len(cohort.members) > 1:
+                cohort.save_checkpoints()  # where a cohort that runs out of memory is taken up again, split
+            try:
+                status = cohort.run(stop, ended)
+            except torch.OutOfMemoryError as error:
+                if len(cohort.members) == 1:
+                    raise
+                status = f"out of memory: {(str(error).strip().splitlines() or [''])[0]}"
+            if status.startswith("out of memory"):  # out of the except block: its traceback holds the step's tensors
+                stalled, cohort = cohort.members, None
+                queue[:0] = split_after_running_out_of_memory(stalled, status, device)
+                continue
+            if status == "stopped":
                 cohort.save_checkpoints()
                 for member in cohort.members:
                     member.flush_metrics()
@@ -342,22 +358,49 @@ def undo_split_checkpoints(members: list[Member]) -> None:
                 member.say(f"back to {member.position()}, where the runs it steps with stand")
 
 
-def cohorts(members: list[Member], stack: bool) -> list[Cohort]:
-    """The members grouped into cohorts (in the order given); without `stack`, or for a group that cannot be
-    stacked, one cohort per member."""
+def cohorts(members: list[Member], stack: bool, device: torch.device) -> list[Cohort]:
+    """The members grouped into cohorts (in the order given), each as many runs as fit the memory this job may
+    use (agd.jobs.memory); without `stack`, or for a group that cannot be stacked, one cohort per member."""
     if not stack:
         return [Cohort([member]) for member in members]
     groups = defaultdict(list)
     for member in members:
         groups[cohort_key(member.spec, member)].append(member)
     result = []
+    budget = memory.job_budget(device) if len(members) > 1 else 0
     for group in groups.values():
-        try:
-            result.append(Cohort(group))
-        except BatchingError as e:
-            print(f"{PROG}: {len(group)} runs train one after another: {e}", file=sys.stderr)
-            result += [Cohort([member]) for member in group]
+        spec = group[0].spec
+        info = input_spec(spec)
+        run_bytes = memory.stacked_run_bytes(spec, info.input_shape, info.num_classes) if len(group) > 1 else 0
+        sizes = memory.cohort_sizes(len(group), run_bytes, budget)
+        if len(sizes) > 1:
+            print(f"{PROG}: {len(group)} runs of one shape need {run_bytes / 2**30:.2f} GiB each stacked, "
+                  f"{budget / 2**30:.2f} GiB are this job's: stacked {'+'.join(map(str, sizes))}", file=sys.stderr)
+        for size in sizes:
+            part, group = group[:size], group[size:]
+            try:
+                result.append(Cohort(part))
+            except BatchingError as e:
+                print(f"{PROG}: {len(part)} runs train one after another: {e}", file=sys.stderr)
+                result += [Cohort([member]) for member in part]
     return result
+
+
+def split_after_running_out_of_memory(members: list[Member], reason: str, device: torch.device) -> list[Cohort]:
+    """The runs of a stacked cohort that ran out of memory, as two smaller cohorts, each run back at its last
+    checkpoint (a stacked cohort checkpoints as it starts): nothing computed since is kept, so every run goes on
+    as if uninterrupted."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    for member in members:
+        member.load_state_dict(checkpoint.load(member.out, torch.device("cpu")))
+    undo_split_checkpoints(members)
+    half = (len(members) + 1) // 2
+    print(f"{PROG}: {len(members)} runs stacked ran {reason}; they go on from their checkpoints in cohorts of "
+          f"{half} and {len(members) - half}", file=sys.stderr)
+    for member in members:
+        member.say(f"back to {member.position()}: its cohort ran out of memory and was split")
+    return [Cohort(members[:half]), Cohort(members[half:])]
 
 
 def conclude(member: Member, status: str, stop: checkpoint.StopRequest, started: str, device: torch.device) -> None:

@@ -82,6 +82,8 @@ class Job:
         except run_dir.RunDirBusy as e:
             self.fail(str(e))
             return run_dir.EX_TEMPFAIL
+        except run_dir.RunDirProblem as e:
+            return self.fail(str(e))
         with lock:
             try:
                 return self.own(spec, execution, out, device)

@@ -15,7 +15,7 @@ class LMExecution(Execution):
     text_root: str | None = option(help="a local copy of the text (see agd.data.text.prepare_text)")
     precision: str = option("auto", choices=("auto", "float32", "bfloat16"),
                             help="autocast dtype of the forward pass (auto: bfloat16 on a CUDA GPU that has it)")
-    compile: str = option("auto", choices=("auto", "yes", "no"), help="torch.compile the model (auto: on CUDA)")
+    compile: str = option("auto", choices=("auto", "yes", "no"), help="torch.compile the model (auto: on CUDA, where a tiny compiled function runs; else eager)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,6 +48,3 @@ def autocast_dtype(execution: LMExecution, device: torch.device) -> torch.dtype 
         return torch.bfloat16
     return None
 
-
-def use_compile(execution: LMExecution, device: torch.device) -> bool:
-    return execution.compile == "yes" or (execution.compile == "auto" and device.type == "cuda")

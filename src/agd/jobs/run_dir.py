@@ -10,7 +10,6 @@ each other are refused, never taken for a finished run. One job at a time holds 
 """
 
 import errno
-import fcntl
 import math
 import os
 import pickle
@@ -24,7 +23,7 @@ import torch
 
 from agd import paths, records
 from agd.data.identity import SYNTHETIC
-from agd.jobs import checkpoint, distributed
+from agd.jobs import checkpoint, distributed, lock_file
 from agd.io import write_csv, write_json
 from agd.records import IDENTITY, METRICS, NEXT_METRICS, NEXT_RECORD, RUN_RECORD, RecordProblem
 
@@ -63,24 +62,16 @@ class RunLock:
         self.out, self.path = Path(out), Path(out) / LOCK
         self.made = not self.out.exists()
         self.out.mkdir(parents=True, exist_ok=True)
-        while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.read(fd, 4096).decode(errors="replace").strip() or "a process that has not said"
-                os.close(fd)
-                raise RunDirBusy(f"{self.out} is in use by another job ({holder}); wait for it to end, or stop it "
-                                 "and run again to resume") from None
-            try:  # the file locked must still be the one at the path: a releasing holder unlinks it
-                if os.stat(self.path).st_ino == os.fstat(fd).st_ino:
-                    break
-            except FileNotFoundError:
-                pass
-            os.close(fd)
+        try:
+            fd = lock_file.acquire(self.path, 0o666)
+        except lock_file.UnsafeLockFile as e:
+            raise RunDirProblem(str(e)) from None
+        if fd is None:
+            holder = lock_file.holder(self.path) or "a process that has not said"
+            raise RunDirBusy(f"{self.out} is in use by another job ({holder}); wait for it to end, or stop it "
+                             "and run again to resume")
         self.fd = fd
-        os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}: {' '.join(sys.argv)}"[:4000].encode())
+        lock_file.write_holder(fd, f"pid {os.getpid()} on {socket.gethostname()}: {' '.join(sys.argv)}"[:4000])
 
     def release(self) -> None:
         if self.fd is None:

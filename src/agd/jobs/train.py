@@ -130,7 +130,7 @@ class Cohort:
         if len(self.members) == 1:
             model = self.members[0].model
             # The forward pass that trains: DDP averages gradients over ranks. Evaluation uses the bare model.
-            self.net = distributed.data_parallel(model, self.device, self.ranks)
+            self.net = distributed.data_parallel(model, self.device, self.ranks, self.execution.sync_batchnorm)
             self.bare = model
         else:
             self.net = self.bare = batched.stacked([m.model for m in self.members])

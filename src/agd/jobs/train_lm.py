@@ -18,9 +18,9 @@ from tqdm import tqdm
 
 from agd.data.identity import text_data
 from agd.data.text import TokenData, load_text, prepare_text
-from agd.jobs import checkpoint, distributed, memory, run_dir
+from agd.jobs import checkpoint, compilation, distributed, memory, run_dir
 from agd.jobs.driver import Job, JobError
-from agd.jobs.lm_arguments import LMExecution, autocast_dtype, parse_args, use_compile
+from agd.jobs.lm_arguments import LMExecution, autocast_dtype, parse_args
 from agd.jobs.metrics import RunningStats, UpdateSize, summary_line
 from agd.models.gpt import GPT, GPTConfig
 from agd.optim import registry
@@ -77,8 +77,8 @@ class LMTraining(run_dir.RunState):
         self.spec, self.execution, self.data, self.model, self.opt = spec, execution, data, model, optimizer
         self.entry = registry.get(spec.optimizer)
         self.autocast = autocast_dtype(execution, device)
-        compiled = torch.compile(model) if use_compile(execution, device) else model
-        self.net = distributed.data_parallel(compiled, device, ranks)
+        self.compiled = compilation.use_compile(execution.compile, device)
+        self.net = distributed.data_parallel(torch.compile(model) if self.compiled else model, device, ranks)
         self.update_size = UpdateSize(p for p in model.parameters() if p.requires_grad)
         self.tokens_per_iter = spec.batch_size * spec.block_size * spec.grad_accum
 
@@ -266,7 +266,7 @@ def record(training: LMTraining, device: torch.device) -> dict:
     speeds = [r["tokens_per_s"] for r in training.rows if r["tokens_per_s"]]
     return {
         "precision": precision(training.execution, device),
-        "compiled": use_compile(training.execution, device),
+        "compiled": training.compiled,
         "model": training.model.describe(),
         "L": training.entry.depth(training.opt),
         "text": {"name": training.data.name, "vocab_size": training.data.vocab_size,

@@ -52,8 +52,12 @@ def value_type(annotation) -> type:
 
 def add_flag(target, flag: str, kind: type, default=None, choices=None, help: str | None = None,
              required: bool = False) -> None:
-    """A typed setting as a command-line flag of `target` (a parser or argument group): a bool as a bare flag."""
-    if kind is bool:
+    """A typed setting as a command-line flag of `target` (a parser or argument group): a bool as a bare flag,
+    --no-NAME for one that is on by default."""
+    if kind is bool and default:
+        target.add_argument("--no-" + flag.removeprefix("--"), dest=flag.removeprefix("--").replace("-", "_"),
+                            action="store_false", help=help)
+    elif kind is bool:
         target.add_argument(flag, action="store_true", help=help)
     else:
         target.add_argument(flag, type=kind, default=default, choices=choices, required=required, help=help)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from agd.plan.bundles import shares_gpu
 from agd.plan.workflow import bundle_command, tuned_command
 
 
@@ -29,7 +30,7 @@ def bundles(runs: pd.DataFrame, preset: Mapping, config: Mapping, runs_dir: str,
             flags=bundle_command(members, preset, config, runs_dir),
             dataset=members["dataset"].iloc[0],
             gpus=int(members["gpus"].max()),
-            shared=bool((members["arch"] == "fcn").all() and (members["gpus"] == 1).all()),
+            shared=shares_gpu(members.to_dict("records")),
             costs=tuple(members.to_dict("records")),
         )
     return jobs
