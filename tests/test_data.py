@@ -20,9 +20,9 @@ import torchvision
 from torchvision.transforms import functional as TF
 
 from agd.data import (
-    DATASETS, CropFlip, DatasetInfo, DeviceDataset, dataset_info, imagenet_root_from_env, load_dataset,
+    DATASETS, CropFlip, DatasetInfo, DeviceDataset, dataset_info, load_dataset,
 )
-from agd.data.catalog import NORMALIZATION, Normalization
+from agd.data.catalog import NORMALIZATION, Normalization, imagenet_root
 from agd.data.pixels import normalize, normalized_zero
 
 CPU = torch.device("cpu")
@@ -466,12 +466,12 @@ def test_imagenet_loads_an_image_folder(imagenet_tree):
 
 def test_imagenet_without_a_root_names_the_variable(tmp_path, monkeypatch):
     monkeypatch.delenv("IMAGENET_PATH", raising=False)
-    assert imagenet_root_from_env() is None
+    assert imagenet_root(None) is None
     with pytest.raises(ValueError, match="IMAGENET_PATH"):
         load_dataset("imagenet", device=CPU)
     (tmp_path / "train").mkdir()
     monkeypatch.setenv("IMAGENET_PATH", str(tmp_path))
-    assert imagenet_root_from_env() == tmp_path
+    assert imagenet_root(None) == str(tmp_path) and imagenet_root("given") == "given"
     with pytest.raises(ValueError, match="val/"):
         load_dataset("imagenet", device=CPU)
 

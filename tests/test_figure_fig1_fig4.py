@@ -18,12 +18,18 @@ TUNED_COLUMNS = ["figure", "panel", "optimizer", "lr", "rule", "score", "candida
 PAPER_LEGEND = ["automatic learning rate", "objective", "train accuracy", "test accuracy"]
 
 
+# The role config.yaml gives each panel these tables name (a panel without one is drawn after them).
+ROLES = {("fig1", "fcn"): "fcn", ("fig1", "resnet18"): "resnet18", ("fig1", "vgg16"): "vgg16",
+         ("fig1", "imagenet"): "imagenet", ("fig4", "batch_size"): "batch_sizes"}
+
+
 def run_rows(figure, panel, optimizer, lr=np.nan, status="completed", epochs=4, dataset="mnist5k", arch="fcn",
              batch_size=128, steps_per_epoch=8, log_steps=False, skill=0.5, diverge_at=None):
     """One run as in results/<figure>.csv: epoch 0 at init, then `epochs` epochs (and, with log_steps, a row after
     each iteration of the first epoch); a single NaN row for a missing/not_run run; NaN/inf from `diverge_at` on."""
     tag = optimizer if np.isnan(lr) else f"{optimizer}-lr{lr:.0e}"
-    run = dict(figure=figure, panel=panel, run=f"{arch}-{dataset}/bs{batch_size}/{tag}/seed0", arch=arch,
+    run = dict(figure=figure, panel=panel, panel_role=ROLES.get((figure, panel)),
+               run=f"{arch}-{dataset}/bs{batch_size}/{tag}/seed0", arch=arch,
                dataset=dataset, loss="mse", depth=4, width=64, batch_size=batch_size, optimizer=optimizer, lr=lr,
                seed=0, bias=False, status=status, epochs=epochs)
     if status in ("missing", "not_run"):

@@ -20,9 +20,9 @@ PAPER_LEGEND = ["automatic learning rate", "objective", "train accuracy", "test 
 
 def run_rows(depth, width, status="completed", epochs=EPOCHS):
     """Rows of one AGD run as in results/fig3.csv: epoch 0 at init, then `epochs` epochs; one NaN row if missing."""
-    run = dict(figure="fig3", panel="grid", run=f"fcn-mnist5k-mse/d{depth}-w{width}-bs128/agd/seed0", arch="fcn",
-               dataset="mnist5k", loss="mse", depth=depth, width=width, batch_size=128, optimizer="agd", lr=np.nan,
-               seed=0, bias=False, status=status, epochs=epochs)
+    run = dict(figure="fig3", panel="grid", panel_role="grid", run=f"fcn-mnist5k-mse/d{depth}-w{width}-bs128/agd/seed0",
+               arch="fcn", dataset="mnist5k", loss="mse", depth=depth, width=width, batch_size=128, optimizer="agd",
+               lr=np.nan, seed=0, bias=False, status=status, epochs=epochs)
     if status in ("missing", "not_run"):
         return [{**run, **{m: np.nan for m in METRICS}}]
     rows = []

@@ -13,13 +13,18 @@ METRICS = ["kind", "epoch", "step", "train_loss", "train_acc", "test_loss", "tes
 SWEEP = [1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0]
 
 
+# The role config.yaml gives each panel these tables name.
+ROLES = {("showcase", "fcn"): "default_rates", ("showcase", "resnet18_lr_sweep"): "lr_sweep",
+         ("showcase", "imagenet"): "imagenet", ("fig2", "fcn"): "fcn"}
+
+
 def run_rows(figure, panel, optimizer, lr=np.nan, status="completed", epochs=4, dataset="mnist5k", arch="fcn",
              skill=0.5):
     """Rows of one run as in results/<figure>.csv: epoch 0 at init, then `epochs` epochs; one NaN row if missing."""
     tag = optimizer if np.isnan(lr) else f"{optimizer}-lr{lr:.0e}"
-    run = dict(figure=figure, panel=panel, run=f"{arch}-{dataset}/{tag}/seed0", arch=arch, dataset=dataset,
-               loss="mse", depth=8, width=64, batch_size=128, optimizer=optimizer, lr=lr, seed=0, bias=False,
-               status=status, epochs=epochs)
+    run = dict(figure=figure, panel=panel, panel_role=ROLES[figure, panel], run=f"{arch}-{dataset}/{tag}/seed0",
+               arch=arch, dataset=dataset, loss="mse", depth=8, width=64, batch_size=128, optimizer=optimizer, lr=lr,
+               seed=0, bias=False, status=status, epochs=epochs)
     if status in ("missing", "not_run"):
         return [{**run, **{m: np.nan for m in METRICS}}]
     rows = []

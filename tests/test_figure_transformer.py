@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from agd.plan import lm_grid
+from agd.records import file_digest
 from agd.tables.aggregate import lm_summary_table, lm_table
 from agd.figures import transformer
 from agd.jobs.train_lm import COLUMNS
@@ -29,7 +30,9 @@ def write_run(runs_dir, run: dict, iters=(0, 50, 100)) -> pd.DataFrame:
     directory.mkdir(parents=True)
     metrics = pd.DataFrame(rows, columns=COLUMNS)
     metrics.to_csv(directory / "metrics.csv", index=False)
-    (directory / "run.json").write_text(json.dumps({"status": "completed"}))
+    ended = {"status": "completed", "identity": {}, "args": {"max_iters": max(iters)},
+             "metrics_sha256": file_digest(directory / "metrics.csv")}
+    (directory / "run.json").write_text(json.dumps(ended))
     return metrics
 
 
@@ -83,3 +86,14 @@ def test_figure_draws_losses_rates_and_says_what_did_not_run(paper_members):
         assert "openwebtext.enabled: true" in texts
     finally:
         plt.close(fig)
+
+
+def test_a_run_under_way_or_ended_short_says_so(paper_members):
+    members, runs_dir = paper_members
+    members["panel_max_iters"] = 150  # AGD's runs hold 100 iterations, AdamW's 150
+    agd = members[(members["optimizer"] == "agd") & members["enabled"]]["run"].iloc[0]
+    (runs_dir / agd / "run.json").unlink()  # under way, as a job killed before its record
+    table = lm_table(members.to_dict("records"), runs_dir, {"shakespeare_char": {"unigram_entropy": ENTROPY}})
+    by_optimizer = table[table["text"] == "shakespeare_char"].groupby("optimizer")["reason"].agg(set)
+    assert by_optimizer["agd"] == {"in progress: iter 100 of 150 so far"}
+    assert by_optimizer["adamw"] == {""}

@@ -59,9 +59,10 @@ def holders(tmp_path: Path, env: dict[str, str]):
         proc.stderr.close()
 
 
-def read_line(proc: subprocess.Popen, timeout: float) -> str | None:
-    ready, _, _ = select.select([proc.stdout], [], [], timeout)
-    return proc.stdout.readline().strip() if ready else None
+def read_line(proc: subprocess.Popen, timeout: float, stream: str = "stdout") -> str | None:
+    pipe = getattr(proc, stream)
+    ready, _, _ = select.select([pipe], [], [], timeout)
+    return pipe.readline().strip() if ready else None
 
 
 def run_lease(env: dict[str, str], *args: str, module: bool = False) -> subprocess.CompletedProcess:
@@ -104,16 +105,29 @@ def test_preset_cuda_visible_devices_passes_through_without_locking(holders, env
             os.close(fd)
 
 
-def test_no_gpus_runs_the_command_without_cuda_visible_devices(tmp_path, env):
+def test_no_gpus_refuses_instead_of_running_on_the_cpu(tmp_path, env):
     empty_bin = tmp_path / "bin"
     empty_bin.mkdir()
-    result = run_lease({**env, "AGD_GPU_IDS": "", "PATH": str(empty_bin)}, "--", sys.executable, "-c", PRINT)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "<unset>"
-    assert "no GPUs found" in result.stderr
+    marker = tmp_path / "ran"
+    result = run_lease({**env, "AGD_GPU_IDS": "", "PATH": str(empty_bin)}, "--count", "2", "--",
+                       sys.executable, "-c", f"open({str(marker)!r}, 'w')")
+    assert result.returncode == 2
+    assert "no GPU found on this machine (AGD_GPU_IDS is unset and nvidia-smi is not on PATH)" in result.stderr
+    assert "--gpus 0" in result.stderr and not marker.exists()
 
 
-def test_timeout_with_all_devices_busy_exits_75_and_says_how_to_fix(env):
+def test_launch_of_two_gpus_on_a_machine_without_one_refuses_instead_of_training_on_the_cpu(tmp_path, env):
+    empty_bin = tmp_path / "bin"
+    empty_bin.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "agd.jobs.launch", "--gpus", "2", "--", "--arch", "fcn", "--dataset", "mnist5k",
+         "--epochs", "0", "--device", "cpu", "--out", str(tmp_path / "run")],
+        env={**env, "AGD_GPU_IDS": "", "PATH": str(empty_bin)}, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "no GPU found on this machine" in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_timeout_exits_75_and_names_what_holds_each_gpu(env):
     held = lease(len(DEVICES), Path(env["AGD_GPU_LOCK_DIR"]), DEVICES, timeout=0)
     try:
         result = run_lease(env, "--timeout", "1", "--", sys.executable, "-c", PRINT)
@@ -122,7 +136,8 @@ def test_timeout_with_all_devices_busy_exits_75_and_says_how_to_fix(env):
             os.close(fd)
     assert result.returncode == EX_TEMPFAIL
     assert result.stdout == ""
-    assert "busy: 0,1,2" in result.stderr and "--resources gpu=N" in result.stderr
+    assert f"gave up after 1 s waiting for a whole GPU: GPU 0: a job (pid {os.getpid()}); GPU 1: a job" in result.stderr
+    assert "without --timeout it waits" in result.stderr and "--resources gpu=N" in result.stderr
 
 
 def test_exit_code_is_the_commands(env):
@@ -153,7 +168,7 @@ def test_available_devices_from_env_or_nvidia_smi(tmp_path):
     assert available_devices({"PATH": str(bin_dir)}) == []
 
     nvidia_smi = bin_dir / "nvidia-smi"
-    nvidia_smi.write_text("#!/bin/sh\nprintf '0\\n1\\n'\n")
+    nvidia_smi.write_text("#!/bin/sh\nprintf '0, GPU-aa\\n1, GPU-bb\\n'\n")
     nvidia_smi.chmod(0o755)
     assert available_devices({"AGD_GPU_IDS": "", "PATH": str(bin_dir)}) == ["0", "1"]
 
@@ -161,22 +176,41 @@ def test_available_devices_from_env_or_nvidia_smi(tmp_path):
     assert available_devices({"PATH": str(bin_dir)}) == []
 
 
-def test_shared_slots_put_several_jobs_on_a_gpu_and_a_whole_gpu_waits_for_its_slots(holders, env):
-    """Two devices of two slots: four shared jobs fill them, spread over both; a whole-GPU job then waits."""
+def test_shared_jobs_pack_onto_one_gpu_so_that_a_whole_gpu_job_starts_at_once(holders, env):
+    """Two GPUs of two slots: two shared jobs fill GPU 0 (best fit), not one slot of each, and a whole-GPU job
+    gets GPU 1 without waiting."""
     two = {"AGD_GPU_IDS": "0,1"}
-    shared, devices = [], []
-    for _ in range(4):  # one after another, each leasing before the next starts
-        shared.append(holders("--slots-per-gpu", "2", "--share", extra_env=two))
-        devices.append(read_line(shared[-1], timeout=10))
-    assert devices == ["0", "1", "0", "1"]  # each job goes to the device with the most free slots
+    devices = []
+    for _ in range(2):  # one after another, each leasing before the next starts
+        devices.append(read_line(holders("--slots-per-gpu", "2", "--share", extra_env=two), timeout=10))
+    assert devices == ["0", "0"]
     whole = holders("--slots-per-gpu", "2", extra_env=two)
-    assert read_line(whole, timeout=1.0) is None
-    freed = devices[0]
-    for job, device in zip(shared, devices):
-        if device == freed:
-            job.kill()
-            job.wait()
-    assert read_line(whole, timeout=10) == freed
+    assert read_line(whole, timeout=10) == "1"
+
+
+def test_a_waiting_whole_gpu_job_reserves_a_gpu_that_shared_jobs_then_leave_to_drain(holders, env):
+    """GPU 0 full of shared jobs, GPU 1 running one: a whole-GPU job waits and reserves GPU 1, so a new shared job
+    does not take GPU 1's free slot but waits for GPU 0; when GPU 1's job ends the whole-GPU job has it."""
+    two = {"AGD_GPU_IDS": "0,1"}
+    shared = []
+    for expected in ("0", "0", "1"):
+        shared.append(holders("--slots-per-gpu", "2", "--share", extra_env=two))
+        assert read_line(shared[-1], timeout=10) == expected
+
+    whole = holders("--slots-per-gpu", "2", extra_env=two)
+    said = read_line(whole, timeout=10, stream="stderr")
+    assert said.startswith("agd-gpu-lease: waiting for a whole GPU (all 2 slots): GPU 0: 2 of 2 slots held")
+    assert "GPU 1: 1 of 2 slots held" in said and "reserved by this job" in said
+    assert "no new shared job starts on GPU 1 until this job has it" in said
+
+    late = holders("--slots-per-gpu", "2", "--share", extra_env=two)
+    assert read_line(late, timeout=1.5) is None  # GPU 1 has a free slot, but it is reserved
+    shared[2].kill()
+    shared[2].wait()
+    assert read_line(whole, timeout=10) == "1"
+    shared[0].kill()
+    shared[0].wait()
+    assert read_line(late, timeout=10) == "0"
 
 
 def test_a_whole_gpu_holds_every_slot(env):
@@ -200,3 +234,22 @@ def test_share_goes_with_one_gpu(monkeypatch, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--count", "2", "--share", "--slots-per-gpu", "2", "--", "python"])
     assert exit_info.value.code == 2 and "--share" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("ids, message", [
+    ("\uff10", "is not a GPU index"),          # a full-width zero
+    ("0,\u0661", "is not a GPU index"),        # an Arabic-Indic one
+    ("0,00", "'0' and '00' name the same GPU"),
+    ("1,GPU-BB", "'1' and 'GPU-BB' name the same GPU"),  # nvidia-smi says GPU 1 is GPU-bb
+])
+def test_gpu_ids_are_ascii_indices_or_uuids_each_naming_another_gpu(tmp_path, env, ids, message):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "nvidia-smi").write_text("#!/bin/sh\nprintf '0, GPU-aa\\n1, GPU-bb\\n'\n")
+    (bin_dir / "nvidia-smi").chmod(0o755)
+    marker = tmp_path / "ran"
+    result = run_lease({**env, "AGD_GPU_IDS": ids, "PATH": f"{bin_dir}:{os.environ['PATH']}"}, "--",
+                       sys.executable, "-c", f"open({str(marker)!r}, 'w')")
+    assert result.returncode == 2 and message in result.stderr and "AGD_GPU_IDS" in result.stderr
+    assert not marker.exists()
+

@@ -3,11 +3,12 @@
 import copy
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
 from agd.plan import grid, specs
-from agd.plan.workflow import train_command
+from agd.plan.workflow import bundle_command
 
 CONFIG = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
 
@@ -63,16 +64,17 @@ def test_unknown_preset_names_the_key():
         grid.runs(config_for("nope"))
 
 
-def test_train_command_carries_the_run():
-    runs = grid.runs(config_for("paper")).set_index("run")
-    row = runs.loc["fcn-cifar10-mse/d8-w256-bs128/sgd-lr1e-01/seed0"]
-    command = train_command(row, CONFIG["presets"]["paper"], CONFIG)
+def test_a_bundle_command_carries_each_run():
+    runs = grid.runs(config_for("paper"))
+    sgd, agd = (runs[runs["run"] == run] for run in ("fcn-cifar10-mse/d8-w256-bs128/sgd-lr1e-01/seed0",
+                                                      "resnet18-cifar10-mse/w64-bs128/agd/seed0"))
+    command = bundle_command(pd.concat([sgd, agd]), CONFIG["presets"]["paper"], CONFIG)
+    assert command.startswith("--device cuda --threads 4 --data-dir data --keep-checkpoint --member ")
+    sgd_flags, agd_flags = command.split(" --member ")[1:]
     for part in ("--arch fcn", "--dataset cifar10", "--optimizer sgd", "--lr 0.1", "--depth 8", "--width 256",
-                 "--train-bs 128", "--epochs 2000", "--device cuda", "--keep-checkpoint"):
-        assert part in command
-    agd_row = runs.loc["resnet18-cifar10-mse/w64-bs128/agd/seed0"]
-    agd_command = train_command(agd_row, CONFIG["presets"]["paper"], CONFIG)
-    assert "--lr" not in agd_command and "--depth" not in agd_command
+                 "--train-bs 128", "--epochs 2000"):
+        assert part in sgd_flags
+    assert "--lr" not in agd_flags and "--depth" not in agd_flags
 
 
 def test_imagenet_runs_ask_for_several_gpus():
@@ -102,4 +104,4 @@ def test_the_smoke_run_keeps_every_run_and_its_sizes_but_two_steps_long():
     lm = lm_grid.runs(test)
     assert len(lm) == 4 and (lm["max_iters"] == 2).all()
     assert sorted(lm["batch_size"]) == [1, 1, 64, 64]
-    assert "--synthetic-data" in train_command(smoke_runs.iloc[0], test["presets"]["paper"], test)
+    assert "--synthetic-data" in bundle_command(smoke_runs.iloc[:1], test["presets"]["paper"], test)

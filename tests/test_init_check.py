@@ -82,9 +82,9 @@ def measure_at_init(depth: int, width: int, tmp_path: Path, dataset: str = "cifa
     spec = ImageRun(arch="fcn", dataset=dataset, depth=depth, width=width, batch_size=128, optimizer="agd",
                     epochs=0).filled()
     out = tmp_path / f"d{depth}-w{width}"
-    args, spec = parse_args([*spec.argv(), "--out", str(out), "--data-dir", str(DATA_DIR), "--device", "cpu"])
-    torch.manual_seed(args.seed)
-    member = build(args, spec, torch.device("cpu"), Ranks(), out)
+    spec, execution = parse_args([*spec.argv(), "--out", str(out), "--data-dir", str(DATA_DIR), "--device", "cpu"])
+    torch.manual_seed(spec.seed)
+    member = build(spec, execution, torch.device("cpu"), Ranks(), out)
     cohort = Cohort([member])
     for pairs in islice(cohort.batches(0, 0), BATCHES):
         cohort.measure_at_init(pairs)

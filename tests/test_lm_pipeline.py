@@ -97,7 +97,7 @@ def test_runtime_estimates():
 
 def test_dry_run_plans_the_transformer_figure(tmp_path):
     jobs = planned(snakemake(tmp_path, "-n", "figures/transformer.pdf"))
-    assert jobs == {"prepare_text": 1, "train_lm": 2, "aggregate_transformer": 1, "figure_transformer": 1}
+    assert jobs == {"prepare_text": 1, "train_lm": 2, "aggregate_transformer": 1, "figure": 1}
 
 
 def test_openwebtext_root_that_does_not_exist_stops_before_any_job(tmp_path):

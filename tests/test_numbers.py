@@ -13,17 +13,18 @@ from agd.tables.selection import annotate
 REPO = Path(__file__).parents[1]
 
 
-def run_rows(figure, panel, optimizer, test_accs, lr=None, batch_size=128, width=64, status="completed", run=None):
-    run = run or f"{panel}/{optimizer}/{lr}/{batch_size}/{width}"
+def run_rows(figure, role, optimizer, test_accs, lr=None, batch_size=128, width=64, status="completed", run=None):
+    """A run's epoch rows in the panel that plays `role` (named after it)."""
+    run = run or f"{role}/{optimizer}/{lr}/{batch_size}/{width}"
     return pd.DataFrame([
-        dict(figure=figure, panel=panel, run=run, dataset="mnist5k", optimizer=optimizer, lr=lr,
+        dict(figure=figure, panel=role, panel_role=role, run=run, dataset="mnist5k", optimizer=optimizer, lr=lr,
              batch_size=batch_size, width=width, status=status, kind="epoch", epoch=e, test_acc=acc)
         for e, acc in enumerate(test_accs)
     ])
 
 
 def reported(*rows) -> pd.DataFrame:
-    columns = ["id", "figure", "panel", "optimizer", "batch_size", "statistic", "reported", "quantity", "source"]
+    columns = ["id", "figure", "role", "optimizer", "batch_size", "statistic", "reported", "quantity", "source"]
     return pd.DataFrame([dict(zip(columns, r)) for r in rows])
 
 
@@ -49,13 +50,13 @@ def test_final_best_and_tuned_values_are_joined():
 def test_grid_extremes_batch_sizes_and_missing_runs():
     fig3 = pd.concat([run_rows("fig3", "grid", "agd", [0.1, acc], width=w, run=f"w{w}")
                       for w, acc in [(16, 0.40), (32, 0.70), (64, 0.55)]])
-    fig4 = pd.concat([run_rows("fig4", "batch_size", "agd", [0.1, 0.58], batch_size=128),
-                      run_rows("fig4", "batch_size", "agd", [math.nan], batch_size=32, status="missing")])
+    fig4 = pd.concat([run_rows("fig4", "batch_sizes", "agd", [0.1, 0.58], batch_size=128),
+                      run_rows("fig4", "batch_sizes", "agd", [math.nan], batch_size=32, status="missing")])
     table = numbers_table(reported(
         ("best", "fig3", "grid", "agd", None, "grid_best_final_test_acc", 63.7, "best", "s"),
         ("worst", "fig3", "grid", "agd", None, "grid_worst_final_test_acc", 42.55, "worst", "s"),
-        ("b128", "fig4", "batch_size", "agd", 128, "final_test_acc", 58.0, "B=128", "s"),
-        ("b32", "fig4", "batch_size", "agd", 32, "final_test_acc", 55.0, "B=32", "s"),
+        ("b128", "fig4", "batch_sizes", "agd", 128, "final_test_acc", 58.0, "B=128", "s"),
+        ("b32", "fig4", "batch_sizes", "agd", 32, "final_test_acc", 55.0, "B=32", "s"),
         ("imagenet", "showcase", "imagenet", "agd", None, "best_test_acc", 65.5, "ImageNet", "s"),
     ), {name: annotate(rows, pd.DataFrame()) for name, rows in (("fig3", fig3), ("fig4", fig4))}, "quick").set_index("id")
     assert table.loc["best", "reproduced"] == pytest.approx(70.0) and table.loc["best", "run"] == "w32"
@@ -86,7 +87,7 @@ def test_latex_is_escaped_and_tables_are_complete():
 
 
 def cifar_number(id_, statistic, reported_value, **setting) -> dict:
-    return dict(id=id_, figure=setting.pop("figure", "fig1"), panel=setting.pop("panel", "fcn"),
+    return dict(id=id_, figure=setting.pop("figure", "fig1"), role=setting.pop("role", "fcn"),
                 optimizer=setting.pop("optimizer", "agd"), batch_size=setting.pop("batch_size", None),
                 statistic=statistic, reported=reported_value, unit=setting.pop("unit", "%"), quantity=id_,
                 arch="fcn", dataset="cifar10", depth=16, width=512, epochs=setting.pop("epochs", 2),
@@ -94,8 +95,8 @@ def cifar_number(id_, statistic, reported_value, **setting) -> dict:
 
 
 def fcn_rows(dataset, test_accs, optimizer="agd", lr=None, depth=16, width=512, epochs=2, steps_per_epoch=10,
-             batch_size=128, panel="fcn", figure="fig1"):
-    rows = run_rows(figure, panel, optimizer, test_accs, lr=lr, batch_size=batch_size, width=width)
+             batch_size=128, role="fcn", figure="fig1"):
+    rows = run_rows(figure, role, optimizer, test_accs, lr=lr, batch_size=batch_size, width=width)
     return rows.assign(dataset=dataset, arch="fcn", depth=depth, epochs=epochs,
                        step=[e * steps_per_epoch for e in rows["epoch"]])
 
@@ -103,13 +104,13 @@ def fcn_rows(dataset, test_accs, optimizer="agd", lr=None, depth=16, width=512, 
 def test_difference_only_between_like_settings():
     """A quick-preset MNIST value beside a CIFAR-10 number gets no difference, and says why."""
     figure = pd.concat([fcn_rows("mnist5k", [0.1, 0.9, 0.8]).assign(run="mnist"),
-                        fcn_rows("cifar10", [0.1, 0.6, 0.5], width=64, panel="narrow").assign(run="narrow"),
-                        fcn_rows("cifar10", [0.1, 0.55, 0.53], panel="same").assign(run="same")])
+                        fcn_rows("cifar10", [0.1, 0.6, 0.5], width=64, role="resnet18").assign(run="narrow"),
+                        fcn_rows("cifar10", [0.1, 0.55, 0.53], role="vgg16").assign(run="same")])
     table = numbers_table(pd.DataFrame([
         cifar_number("unlike", "final_test_acc", 52.7),
-        cifar_number("narrow", "final_test_acc", 52.7, panel="narrow"),
-        cifar_number("same", "final_test_acc", 52.7, panel="same"),
-        cifar_number("best", "best_test_acc", 52.7, panel="same"),
+        cifar_number("narrow", "final_test_acc", 52.7, role="resnet18"),
+        cifar_number("same", "final_test_acc", 52.7, role="vgg16"),
+        cifar_number("best", "best_test_acc", 52.7, role="vgg16"),
     ]), {"fig1": annotate(figure, pd.DataFrame())}, "quick").set_index("id")
     assert table.loc["unlike", "reproduced"] == pytest.approx(80.0) and math.isnan(table.loc["unlike", "difference"])
     assert not table.loc["unlike", "comparable"] and table.loc["unlike", "reason"] == "dataset mnist5k, not cifar10"
@@ -122,10 +123,10 @@ def test_difference_only_between_like_settings():
 def test_a_run_is_read_at_the_papers_length_in_iterations():
     """Fig. 4 at batch 4096: the paper's run ended at 380,965 iterations; a longer run is read up to there."""
     figure = fcn_rows("cifar10", [0.1, 0.5, 0.6, 0.7], epochs=3, steps_per_epoch=100, batch_size=4096,
-                      panel="batch_size", figure="fig4")
-    number = cifar_number("b4096", "final_test_acc", 59.8, figure="fig4", panel="batch_size", batch_size=4096,
+                      role="batch_sizes", figure="fig4")
+    number = cifar_number("b4096", "final_test_acc", 59.8, figure="fig4", role="batch_sizes", batch_size=4096,
                           epochs=None, iterations=250)
-    short = cifar_number("b4096_long", "final_test_acc", 59.8, figure="fig4", panel="batch_size", batch_size=4096,
+    short = cifar_number("b4096_long", "final_test_acc", 59.8, figure="fig4", role="batch_sizes", batch_size=4096,
                          epochs=None, iterations=1000)
     table = numbers_table(pd.DataFrame([number, short]), {"fig4": annotate(figure, pd.DataFrame())},
                           "paper").set_index("id")
@@ -136,8 +137,8 @@ def test_a_run_is_read_at_the_papers_length_in_iterations():
 
 
 def test_tuned_rates_their_ratio_and_quoted_numbers():
-    figure = pd.concat([fcn_rows("cifar10", [0.1, 0.5], optimizer="adam", lr=1e-4, panel="fcn", figure="fig2"),
-                        fcn_rows("cifar10", [0.1, 0.4], optimizer="sgd", lr=1e-1, panel="fcn", figure="fig2")])
+    figure = pd.concat([fcn_rows("cifar10", [0.1, 0.5], optimizer="adam", lr=1e-4, role="fcn", figure="fig2"),
+                        fcn_rows("cifar10", [0.1, 0.4], optimizer="sgd", lr=1e-1, role="fcn", figure="fig2")])
     tuned = pd.DataFrame([dict(panel="fcn", optimizer="adam", lr=1e-4), dict(panel="fcn", optimizer="sgd", lr=1e-1)])
     table = numbers_table(pd.DataFrame([
         cifar_number("adam_rate", "tuned_lr", 1e-4, figure="fig2", optimizer="adam", unit="lr", epochs=None),

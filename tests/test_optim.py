@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from agd.optim import AGD, AGDBias, build_optimizer, resnet_block_scale
+from agd.optim import AGD, AGDBias, resnet_block_scale
 
 
 class TinyConvNet(nn.Module):
@@ -280,16 +280,3 @@ def test_resnet_block_scale_values():
         opt = AGDBias([(name, W)], block_scale=scale)
         assert opt.groups[0].s == pytest.approx(s, abs=1e-4), name
     assert resnet_block_scale([3, 4, 6, 3])("layer3.1.conv2.weight") == pytest.approx(4 ** (1 / 6))
-
-
-def test_build_optimizer_baselines_keep_default_init():
-    torch.manual_seed(8)
-    model = tiny_fcn()
-    before = [p.detach().clone() for p in model.parameters()]
-    opt = build_optimizer("adam", model, lr=1e-4)
-    assert isinstance(opt, torch.optim.Adam) and opt.param_groups[0]["lr"] == 1e-4
-    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
-    assert build_optimizer("sgd", model).param_groups[0]["lr"] == 0.1
-    agd = build_optimizer("agd", model)
-    assert isinstance(agd, AGD)
-    assert not torch.equal(before[0], model[1].weight)  # re-initialised

@@ -53,6 +53,8 @@ def test_builders_apply_each_optimizers_init():
     adam = registry.get("adam").build(registry.IMAGE, model, ImageRun(optimizer="adam", lr=1e-4))
     assert isinstance(adam, torch.optim.Adam) and adam.param_groups[0]["lr"] == 1e-4
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # PyTorch's default init kept
+    sgd = registry.get("sgd").build(registry.IMAGE, model, ImageRun(optimizer="sgd").filled())
+    assert sgd.param_groups[0]["lr"] == 0.1  # the registry's default rate
     agd = registry.get("agd").build(registry.IMAGE, model, ImageRun(gain=2.0))
     assert isinstance(agd, AGD) and not isinstance(agd, AGDBias) and agd.param_groups[0]["gain"] == 2.0
     assert not torch.equal(before[0], next(model.parameters()))  # orthogonal init applied
@@ -75,6 +77,41 @@ def test_hooks_default_to_nothing():
     with entry.evaluating(object()):
         pass
     assert entry.after_step(object()) is None
+    assert entry.eta(object()) is None and entry.depth(object()) is None and entry.eta_at_init is None
+    assert entry.set_rate(object(), ImageRun(), 0) is None and not entry.scheduled
+    assert entry.parametrization == "standard"
+
+
+@pytest.mark.parametrize("name", registry.names(family=registry.AGD))
+def test_agd_hooks_give_eta_at_init_the_first_step_and_its_depth(name):
+    """eta at init is the rate the first step then takes from the same gradients; depth is the L of the update."""
+    torch.manual_seed(0)
+    bias = registry.get(name).trains_bias
+    model = build_model("fcn", input_shape=(1, 4, 4), num_classes=3, depth=3, width=8, bias=bias)
+    entry = registry.get(name)
+    opt = entry.build(registry.IMAGE, model, ImageRun(optimizer=name, bias=bias))
+    model(torch.randn(5, 1, 4, 4)).square().mean().backward()
+    at_init = entry.eta_at_init(opt)
+    assert entry.eta(opt) is None  # no step yet
+    opt.step()
+    assert torch.equal(at_init, entry.eta(opt)) and 0 < float(at_init) < 1
+    assert entry.depth(opt) == opt.L == 3
+
+
+def test_the_schedule_hook_sets_every_groups_rate():
+    from agd.models.gpt import GPT, GPTConfig
+    from agd.optim.schedule import warmup_cosine
+
+    gpt = GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=8))
+    entry = registry.get("adamw")
+    run = LMRun(optimizer="adamw", max_iters=500).filled()
+    opt = entry.build(registry.LM, gpt, run)
+    assert entry.scheduled and entry.parametrization == "standard" == registry.get("agd-bias").parametrization
+    assert registry.get("agd").parametrization == "agd"
+    for iteration in (0, 10, 99, 300, 600):
+        rate = entry.set_rate(opt, run, iteration)
+        assert rate == warmup_cosine(iteration, lr=1e-3, min_lr=1e-4, warmup_iters=100, decay_iters=500)
+        assert {group["lr"] for group in opt.param_groups} == {rate}
 
 
 def test_every_peer_cites_how_its_authors_run_it():

@@ -116,3 +116,23 @@ def test_declared_dependencies_are_the_imported_ones():
     third_party = imported - standard - {"agd"}
     assert third_party == declared, f"imported, not declared: {third_party - declared}; declared, not imported: " \
                                     f"{declared - third_party}"
+
+
+def test_jobs_read_the_spec_and_the_registrys_hooks():
+    """A run setting is read from the run's spec, not from a copy in the parsed arguments; what a loop does per
+    optimizer is a hook of its registry entry, not a question about its family; the optimizers' private modules
+    are theirs alone."""
+    from agd.plan.specs import ImageRun, LMRun
+
+    settings = {name for spec in (ImageRun, LMRun) for f in spec.fields() for name in (f.name, f.dest)}
+    for path in (SRC / "jobs").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        if path.stem not in ("arguments", "lm_arguments"):
+            copies = [node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute) and node.attr in settings
+                      and "args" in (getattr(node.value, "id", None), getattr(node.value, "attr", None))]
+            assert not copies, f"jobs/{path.name} reads args.{copies[0]}: read the run's spec"
+        asked = [node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute) and node.attr == "is_agd"]
+        assert not asked, f"jobs/{path.name} asks is_agd: give the registry entry a hook"
+    for package in ("jobs", "plan", "tables", "figures", "models", "data"):
+        private = sorted(m for m in imported_agd_modules(package) if m.startswith("agd.optim._"))
+        assert not private, f"agd.{package} imports {private}"

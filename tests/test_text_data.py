@@ -343,3 +343,20 @@ def test_synthetic_text_has_the_texts_vocabulary_and_loads_as_a_prepared_one(tmp
     x, y = data.batch("train", 2, 1024, seed=0, index=0)
     assert x.shape == (2, 1024) and int(x.max()) < data.vocab_size
     assert 0.9 * math.log(data.vocab_size) < data.unigram_entropy <= math.log(data.vocab_size)  # near uniform
+
+
+def test_a_text_with_more_characters_than_token_ids_is_refused_whole(tmp_path, capsys):
+    """uint16 token files hold 65,536 ids: a text of more distinct characters would wrap them into others."""
+    characters = [chr(c) for c in range(0x4E00, 0x4E00 + 70_000) if not 0xD800 <= c < 0xE000]
+    source = tmp_path / "input.txt"
+    source.write_text("".join(characters) * 2, encoding="utf-8")
+    with pytest.raises(RuntimeError, match=f"{len(characters):,} distinct characters, more than the 65,536 token ids"):
+        prepare_text("shakespeare_char", tmp_path / "data", root=source)
+    assert not (tmp_path / "data" / "shakespeare_char" / "meta.json").exists()
+    from agd.jobs import train_lm
+
+    code = train_lm.main(["--text", "shakespeare_char", "--text-root", str(source), "--data-dir",
+                          str(tmp_path / "data"), "--n-layer", "1", "--n-head", "1", "--n-embd", "8", "--block-size", "8", "--max-iters", "1",
+                          "--device", "cpu", "--out", str(tmp_path / "run")])
+    assert code == 2 and "distinct characters" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

@@ -74,10 +74,11 @@ def test_epoch_zero_is_measured_at_init(tmp_path):
     state = torch.load(out / "checkpoint.pt", weights_only=False)
     # Same seed, same init: an untouched AGD-initialised model has the weights of the checkpoint.
     from agd.models import build_model
-    from agd.optim import build_optimizer
+    from agd.optim import registry
+    from agd.plan.specs import ImageRun
     torch.manual_seed(0)
     model = build_model("fcn", input_shape=(1, 28, 28), num_classes=10, depth=3, width=32)
-    build_optimizer("agd", model)
+    registry.get("agd").build(registry.IMAGE, model, ImageRun())
     for name, value in model.state_dict().items():
         assert torch.equal(value, state["model"][name]), name
 

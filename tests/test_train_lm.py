@@ -1,7 +1,6 @@
 """The language-model job end to end on a text made here: metrics, records, resume, divergence, bad input."""
 
 import json
-import random
 import signal
 import subprocess
 import sys
@@ -11,21 +10,11 @@ import pandas as pd
 import pytest
 import torch
 
+from agd.data.synthetic import made_up_text
 from agd.optim.schedule import warmup_cosine
 from agd.jobs.train_lm import COLUMNS, main
 
 WORDS = ("the", "cat", "sat", "on", "a", "mat", "dog", "ran", "to", "red", "big", "house", "and", "saw")
-
-
-def made_up_text(chars: int = 40_000, seed: int = 0) -> str:
-    """Sentences from a tiny grammar: enough structure for a model to beat the unigram entropy."""
-    rng = random.Random(seed)
-    sentences = []
-    while sum(map(len, sentences)) < chars:
-        words = [rng.choice(("the", "a")), rng.choice(("big", "red", "")), rng.choice(("cat", "dog", "house")),
-                 rng.choice(("sat on", "ran to", "saw")), "the", rng.choice(("mat", "house", "dog"))]
-        sentences.append(" ".join(w for w in words if w).capitalize() + ".\n")
-    return "".join(sentences)
 
 
 @pytest.fixture(scope="module")

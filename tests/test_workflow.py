@@ -15,7 +15,7 @@ import torch
 import yaml
 
 from agd.jobs.metrics import COLUMNS
-from agd.plan import grid
+from agd.plan import grid, stale
 
 REPO = Path(__file__).parents[1]
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -36,6 +36,11 @@ def planned(result: subprocess.CompletedProcess) -> dict[str, int]:
     stats = result.stdout.split("Job stats:")[-1]
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", stats, flags=re.M))
     return {rule: int(n) for rule, n in counts.items() if rule != "total"}
+
+
+def drawn(result: subprocess.CompletedProcess) -> set[str]:
+    """The figures a dry run's figure jobs would draw."""
+    return set(re.findall(r"^\s+output: figures/(\w+)\.pdf", result.stdout, flags=re.M))
 
 
 def members(result: subprocess.CompletedProcess) -> set[str]:
@@ -84,7 +89,7 @@ def test_dry_run_plans_the_whole_paper_grid(tmp_path):
     runs = grid.runs(CONFIG)
     assert planned_runs == set(runs[runs["enabled"]]["run"])  # and the peers block's
     assert jobs["train"] < len(planned_runs) / 2  # several runs per training job
-    assert {f"figure_{f}" for f in FIGURES} <= set(jobs)
+    assert set(FIGURES) <= drawn(result) and jobs["figure"] == len(drawn(result))  # one rule draws every figure
     assert jobs["download_data"] == 2  # CIFAR-10 and CIFAR-100, once each
 
 
@@ -93,7 +98,7 @@ def test_one_figure_plans_only_its_runs(tmp_path, figure):
     result = snakemake(tmp_path, "-n", "-p", f"figures/{figure}.pdf")
     jobs = planned(result)
     assert len(members(result)) == len(expected_runs(CONFIG, [figure]))  # a figure's training jobs hold its runs only
-    assert [rule for rule in jobs if rule.startswith("figure_")] == [f"figure_{figure}"]
+    assert jobs["figure"] == 1 and drawn(result) == {figure}
     assert "summary" not in jobs
 
 
@@ -191,8 +196,8 @@ def test_quick_subset_end_to_end(quick_run):
         assert (quick_run / f"figures/{figure}.pdf").stat().st_size > 0
         assert (quick_run / f"figures/{figure}.png").stat().st_size > 0
         table = pd.read_csv(quick_run / f"results/{figure}.csv")
-        assert list(table.columns[:15]) == ["figure", "panel", "run", "arch", "dataset", "loss", "depth", "width",
-                                            "batch_size", "optimizer", "lr", "seed", "bias", "status", "epochs"]
+        assert list(table.columns[:16]) == ["figure", "panel", "panel_role", "run", "arch", "dataset", "loss", "depth",
+                                            "width", "batch_size", "optimizer", "lr", "seed", "bias", "status", "epochs"]
         assert set(COLUMNS) <= set(table.columns)
         assert (table["status"] == "completed").all()
         assert table["run"].nunique() == len(expected_runs(config, [figure]))
@@ -214,7 +219,7 @@ def test_quick_subset_end_to_end(quick_run):
     assert len(summary) == len(expected_runs(config, ["fig2", "fig4"])) and (summary["status"] == "completed").all()
     numbers = pd.read_csv(quick_run / "results/numbers.csv").set_index("id")
     assert numbers.loc["fig4_b128", "dataset"] == "mnist5k" and numbers.loc["fig4_b128", "reproduced"] > 20
-    assert numbers.loc["fig1_fcn_agd", "run"] == "figure not in this preset"
+    assert numbers.loc["fig1_fcn_agd", "run"] == "the figure is not in this preset"
     assert numbers["difference"].isna().all()  # nothing in the quick preset is the paper's setting
     assert "dataset mnist5k, not cifar10" in numbers.loc["fig4_b128", "reason"]
 
@@ -258,6 +263,19 @@ def test_paper_and_report_build(quick_run, workflow_copy):
     assert "fig2.png" in html and "fig4.png" in html and "summary.csv" in html
 
 
+def test_a_failing_figure_leaves_its_reason_in_its_log(tmp_path):
+    """The figure rule's script writes to its log: drawn from an empty table, a figure fails and its log says why."""
+    (tmp_path / "results/claims").mkdir(parents=True)
+    (tmp_path / "results/fig2.csv").write_text("")
+    (tmp_path / "results/claims/fig2.csv").write_text("")
+    result = snakemake(tmp_path, "--cores", "1", "figures/fig2.pdf", "--allowed-rules", "figure",
+                       config=with_preset("quick"))
+    assert result.returncode != 0 and "logs/figures/fig2.log" in result.stdout + result.stderr
+    log = (tmp_path / "logs/figures/fig2.log").read_text()
+    assert "Traceback" in log and "EmptyDataError: No columns to parse from file" in log
+    assert not (tmp_path / "figures/fig2.pdf").exists()
+
+
 def test_paper_without_tex_says_how_to_install_it(tmp_path):
     """The paper rule on a machine without latexmk: a message with the install command, not a crash."""
     bin_dir = tmp_path / "bin"
@@ -296,18 +314,20 @@ def test_reruns_touch_only_what_changed(quick_run, workflow_copy):
     # Editing a figure's plotting code redraws that figure only.
     module = workflow_copy / "src/agd/figures/fig2.py"
     module.write_text(module.read_text() + "# restyled\n")
-    assert planned(dry_run(*QUICK_TARGETS)) == {"figure_fig2": 1}
+    plan = dry_run(*QUICK_TARGETS)
+    assert planned(plan) == {"figure": 1} and drawn(plan) == {"fig2"}
     module = workflow_copy / "src/agd/figures/transformer.py"
     module.write_text(module.read_text() + "# restyled\n")
-    assert planned(dry_run("figures/transformer.pdf")) == {"figure_transformer": 1}
+    plan = dry_run("figures/transformer.pdf")
+    assert planned(plan) == {"figure": 1} and drawn(plan) == {"transformer"}
     redraw = snakemake(quick_run, "--cores", "1", "figures/fig2.pdf", config=config, repo=workflow_copy)
     assert redraw.returncode == 0, redraw.stderr[-2000:]
 
     # Editing a module every figure imports redraws them all, and nothing else.
     module = workflow_copy / "src/agd/figures/style.py"
     module.write_text(module.read_text() + "# restyled\n")
-    assert planned(dry_run(*QUICK_TARGETS, "figures/transformer.pdf")) == {
-        "figure_fig2": 1, "figure_fig4": 1, "figure_transformer": 1}
+    plan = dry_run(*QUICK_TARGETS, "figures/transformer.pdf")
+    assert planned(plan) == {"figure": 3} and drawn(plan) == {"fig2", "fig4", "transformer"}
     redraw = snakemake(quick_run, "--cores", "1", *QUICK_TARGETS, "figures/transformer.pdf", config=config,
                        repo=workflow_copy)
     assert redraw.returncode == 0, redraw.stderr[-2000:]
@@ -322,6 +342,54 @@ def test_reruns_touch_only_what_changed(quick_run, workflow_copy):
     held = members(dry_run("-p", "figures/fig3.pdf", config=full))
     shared = expected_runs(full, ["fig3"]) & (expected_runs(full, ["fig2"]) | expected_runs(full, ["fig4"]))
     assert shared and len(unfinished(quick_run, held)) == len(expected_runs(full, ["fig3"])) - len(shared)
+
+
+def delete(run_dir: Path) -> None:
+    shutil.rmtree(run_dir)
+
+
+def damage(run_dir: Path) -> None:
+    """Cut the last row of metrics.csv after the run ended, so that it no longer has the digest run.json records."""
+    metrics = run_dir / "metrics.csv"
+    metrics.write_text("".join(metrics.read_text().splitlines(keepends=True)[:-1]))
+
+
+def bundle_holding(workdir: Path, run: str) -> set[str]:
+    """The runs of the training job (by its manifest) that holds `run`."""
+    for manifest in (workdir / "results/bundles").glob("*.json"):
+        outs = {entry["out"] for entry in json.loads(manifest.read_text())["runs"]}
+        if f"results/runs/{run}" in outs:
+            return {out.removeprefix("results/runs/") for out in outs}
+    raise AssertionError(f"no manifest lists {run}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("harm, run", [(delete, "fcn-mnist5k-mse/d4-w128-bs32/agd/seed0"),
+                                       (damage, "fcn-mnist5k-mse/d8-w64-bs128/agd/seed0")])
+def test_a_deleted_or_damaged_run_retrains_its_bundle_alone(quick_run, workflow_copy, harm, run):
+    def dry_run():
+        return snakemake(quick_run, "-n", "-p", *QUICK_TARGETS, config=quick_subset(), repo=workflow_copy)
+
+    runs = quick_run / "results/runs"
+    before = {path: path.stat().st_mtime_ns for path in runs.rglob("metrics.csv")}
+    harm(runs / run)
+    harmed = None if harm is delete else (runs / run / "metrics.csv").read_text()
+
+    plan = dry_run()
+    jobs = planned(plan)
+    assert jobs["set_aside"] == 1 and jobs["train"] == 1, plan.stdout[-3000:]
+    assert members(plan) == bundle_holding(quick_run, run)
+    result = snakemake(quick_run, "--cores", "2", *QUICK_TARGETS, config=quick_subset(), repo=workflow_copy)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    assert stale.run_problem(runs / run) is None
+    after = {path: path.stat().st_mtime_ns for path in runs.rglob("metrics.csv")}
+    assert {path for path in before if after[path] != before[path]} == {runs / run / "metrics.csv"}
+    record = max((quick_run / "results/bundles").glob("*.set-aside-*.txt"), key=lambda path: path.stat().st_mtime)
+    assert f"results/runs/{run}" in record.read_text()
+    if harmed is not None:  # the damaged run is kept as it was
+        assert (record.with_suffix("") / "results/runs" / run / "metrics.csv").read_text() == harmed
+    assert "Nothing to be done" in dry_run().stdout
 
 
 @pytest.mark.slow

@@ -9,6 +9,8 @@ rule aggregate_figure:
     output:
         rows="results/{figure}.csv",
         tuned="results/tuned/{figure}.csv",
+    log:
+        "logs/results/{figure}.log",
     wildcard_constraints:
         figure="|".join(FIGURE_NAMES),
     params:
@@ -16,6 +18,8 @@ rule aggregate_figure:
         runs_dir=RUNS_DIR,
         rule=config["tuning_rule"],
     localrule: True
+    conda:
+        CONDA_ENV
     script:
         "../scripts/aggregate_figure.py"
 
@@ -25,10 +29,14 @@ rule summary:
         trained(RUNS.index),
     output:
         report("results/summary.csv", category="Results", labels={"table": "runs"}),
+    log:
+        "logs/results/summary.log",
     params:
         runs=RUNS.to_dict("records"),
         runs_dir=RUNS_DIR,
     localrule: True
+    conda:
+        CONDA_ENV
     script:
         "../scripts/summary.py"
 
@@ -38,7 +46,11 @@ rule tuned_table:
         expand("results/tuned/{figure}.csv", figure=FIGURE_NAMES),
     output:
         "results/tuned.csv",
+    log:
+        "logs/results/tuned.log",
     localrule: True
+    conda:
+        CONDA_ENV
     script:
         "../scripts/tuned_table.py"
 
@@ -50,9 +62,13 @@ rule numbers:
         code=module_sources("agd.tables.numbers"),
     output:
         report("results/numbers.csv", category="Results", labels={"table": "numbers against the paper"}),
+    log:
+        "logs/results/numbers.log",
     params:
         preset=config["preset"],
     localrule: True
+    conda:
+        CONDA_ENV
     script:
         "../scripts/numbers.py"
 
@@ -65,9 +81,13 @@ rule claims_of_figure:
         code=module_sources("agd.tables.claims"),
     output:
         "results/claims/{figure}.csv",
+    log:
+        "logs/results/claims/{figure}.log",
     params:
         preset=config["preset"],
     localrule: True
+    conda:
+        CONDA_ENV
     script:
         "../scripts/claims.py"
 
@@ -79,8 +99,12 @@ rule claims:
         figures=expand("results/claims/{figure}.csv", figure=FIGURE_NAMES),
     output:
         report("results/claims.csv", category="Results", labels={"table": "the paper's claims, checked"}),
+    log:
+        "logs/results/claims.log",
     params:
         preset=config["preset"],
     localrule: True
+    conda:
+        CONDA_ENV
     script:
         "../scripts/all_claims.py"

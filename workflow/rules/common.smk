@@ -1,14 +1,18 @@
-# Load and validate the config, expand it into the run table, and check what must hold before any job.
-# Planning imports no torch (agd.plan).
+# Load and validate the config, expand it into the run table and the training jobs, check what must hold before any
+# job, and hold the functions that the rule files call. Planning imports no torch (agd.plan).
+import os
+import shutil
 import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
-from snakemake.common.workdir_handler import WorkdirHandler
-
-from agd.plan import bundles, cluster, grid, init_check, lm_grid, peers, smoke, workflow as pipeline  # noqa: E402
-from agd.plan.config import validate  # noqa: E402
+from agd.data.catalog import TEXTS
+from agd.plan import bundles, cluster, grid, init_check, lm_grid, memory, peers, smoke, stale, training_jobs
+from agd.plan import workflow as pipeline
+from agd.plan.config import validate
+from agd.plan.specs import BUNDLE_MODULE, LMRun
 
 try:
     validate(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
@@ -16,9 +20,10 @@ try:
     if SMOKE:
         for note in smoke.apply(config):
             print(f"smoke: {note}", file=sys.stderr)
-        # Always its own folder, also under -d: a smoke run's rows must never be taken for, or extended into, real runs.
-        workflow._workdir_handler = WorkdirHandler(Path(smoke.WORKDIR))
-        workflow._workdir_handler.change_to()
+        # Always its own folder, also under -d (where Snakemake ignores the workdir directive): a smoke run's rows
+        # must never be taken for, or extended into, real runs.
+        Path(smoke.WORKDIR).mkdir(exist_ok=True)
+        os.chdir(smoke.WORKDIR)
     PRESET = grid.preset_of(config)
     MEMBERS = grid.membership(config)
     RUNS = bundles.table(grid.runs(config), MEMBERS, PRESET).set_index("run", drop=False)
@@ -34,25 +39,51 @@ ENABLED_LM_RUNS = LM_RUNS[LM_RUNS["enabled"]]
 FIGURE_NAMES = list(PRESET["figures"])
 HAS_TRANSFORMER = not LM_MEMBERS.empty
 HAS_PEERS = peers.block(PRESET) is not None
-PEER_FIGURES = ["peers", "profiles"] + (["sensitivity"] if HAS_PEERS and PRESET["peers"].get("sensitivity") else [])
-# Every figure the preset draws: the paper's, the peers' and the transformer one (their own rules) last.
-ALL_FIGURES = FIGURE_NAMES + (PEER_FIGURES if HAS_PEERS else []) + ([lm_grid.FIGURE] if HAS_TRANSFORMER else [])
+# The peers' figures, each with the output of aggregate_peers it is drawn from.
+PEER_TABLES = {"peers": "rows", "profiles": "profiles"}
+if HAS_PEERS and PRESET["peers"].get("sensitivity"):
+    PEER_TABLES["sensitivity"] = "sensitivity"
+# Every figure the preset draws: the paper's, the peers' and the transformer one last.
+ALL_FIGURES = FIGURE_NAMES + (list(PEER_TABLES) if HAS_PEERS else []) + ([lm_grid.FIGURE] if HAS_TRANSFORMER else [])
 RUNS_DIR = pipeline.RUNS_DIR
 BUNDLES_DIR = pipeline.BUNDLES_DIR
 LM_RUNS_DIR = pipeline.LM_RUNS_DIR
 DATA_DIR = config["data_dir"]
 USES_CUDA = PRESET["device"] == "cuda"
-PYTHON = pipeline.python()
+# The software of every rule but the paper's (which needs the system's TeX), for --software-deployment-method conda.
+# The path is relative to workflow/rules/, as a conda: path is to the file of its rule.
+CONDA_ENV = "../envs/agd.yaml"
+PYTHON = pipeline.python(DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method,
+                         Path(workflow.basedir) / "src")
 # Small jobs (FCN bundles) may share a GPU: each takes one of a GPU's jobs_per_gpu slots, a larger job all of them.
-# A local run given --resources gpu=N counts the N GPUs in slots, so that Snakemake starts as many jobs as fit.
+# A local run (no --jobs, which is how a cluster executor is told how many to queue) given --resources gpu=N counts
+# the N GPUs in slots, so that Snakemake starts as many jobs as fit.
 JOBS_PER_GPU = PRESET["jobs_per_gpu"] if USES_CUDA else 1
-LOCAL_GPUS = workflow.global_resources["_nodes"].value is None and "gpu" in workflow.global_resources
+LOCAL_GPUS = workflow.resource_settings.nodes is None and "gpu" in workflow.global_resources
 if JOBS_PER_GPU > 1 and LOCAL_GPUS:
     workflow.register_resource("gpu", workflow.global_resources["gpu"].value * JOBS_PER_GPU)
 
-problem = None if SMOKE else pipeline.imagenet_problem(config, RUNS) or pipeline.openwebtext_problem(config, LM_RUNS)
+problem = ((None if SMOKE else pipeline.imagenet_problem(config, RUNS) or pipeline.openwebtext_problem(config, LM_RUNS))
+           or memory.memory_problem(MEMBERS, LM_MEMBERS, PRESET["device"]))
 if problem:
     raise WorkflowError(problem)
+
+# The training jobs (agd.jobs.bundle), each by the manifest it writes: the run table's bundles, the init check's and
+# the tuned evaluations of the peers.
+EVALUATIONS = {job["name"]: job for job in peers.evaluations(PRESET, config["tuning_rule"])}
+INIT_RUNS = init_check.runs(MEMBERS, RUNS, PRESET)
+INIT_JOBS = training_jobs.bundles(INIT_RUNS, PRESET, config, init_check.RUNS_DIR, init_check.BUNDLES_DIR)
+TRAINING_JOBS = {
+    **training_jobs.bundles(RUNS, PRESET, config, RUNS_DIR, BUNDLES_DIR),
+    **INIT_JOBS,
+    **training_jobs.tuned_evaluations(EVALUATIONS.values(), RUNS, PRESET, config, BUNDLES_DIR),
+}
+BUNDLES_DIRS = (BUNDLES_DIR, init_check.BUNDLES_DIR)
+PEER_MEMBERS = MEMBERS[MEMBERS["figure"].isin([peers.FIGURE, peers.SENSITIVITY])]
+
+HAVE_TEX = shutil.which("latexmk") is not None
+TEX_INSTALL = "apt-get install latexmk texlive-latex-recommended texlive-fonts-recommended (Debian/Ubuntu)"
+PAPER_TABLES = ["practical_optimisers", "theory_frameworks"]  # the paper's Tables 1 and 2, in paper/tables
 
 
 onstart:
@@ -90,8 +121,8 @@ def planned_runs(runs, enabled=ENABLED_RUNS, runs_dir=RUNS_DIR):
 
 
 def trained(runs):
-    """What a rule that reads `runs` waits for: the training jobs (bundles) that hold them; with partial=true
-    the metrics of those already on disk."""
+    """The inputs of a table made from `runs`: the training jobs (bundles) that hold them; with partial=true the
+    metrics of those already on disk."""
     runs = planned_runs(runs)
     if config["partial"]:
         return [f"{RUNS_DIR}/{run}/metrics.csv" for run in runs]
@@ -113,3 +144,70 @@ def figure_members(figure):
 
 def figure_metrics(wildcards):
     return trained(dict.fromkeys(figure_members(wildcards.figure)["run"]))
+
+
+def manifest(wildcards):
+    return f"{wildcards.bundles}/{wildcards.bundle}.json"
+
+
+def training_job(wildcards):
+    """What the training job that writes this manifest trains: the one place the training rule learns a bundle's
+    runs from (a plan that knows some bundles only after a checkpoint extends it)."""
+    try:
+        return TRAINING_JOBS[manifest(wildcards)]
+    except KeyError:
+        raise WorkflowError(f"{manifest(wildcards)}: no training job of this config writes it; ask for a figure or "
+                            "table, which names the bundles it needs") from None
+
+
+def training_inputs(wildcards):
+    """Its data, the runs it reads (a tuned evaluation's grid), and its set-aside records: a new one where its runs
+    were deleted or changed since it ended (agd.plan.stale), so that it trains them again."""
+    job = training_job(wildcards)
+    return {
+        "data": pipeline.data_marker(job.dataset, DATA_DIR, SMOKE),
+        "grid": trained(job.after),
+        "set_aside": stale.records(manifest(wildcards)),
+    }
+
+
+def peers_inputs(wildcards):
+    evaluations = [f"{BUNDLES_DIR}/{name}.json" for name in EVALUATIONS]
+    if config["partial"]:
+        evaluations = [path for path in evaluations if Path(path).exists()]
+    return trained(dict.fromkeys(PEER_MEMBERS["run"])) + evaluations
+
+
+def lm_run(wildcards):
+    return LM_RUNS.loc[wildcards.lm_run]
+
+
+def lm_text_markers(wildcards):
+    return [pipeline.text_marker(text, DATA_DIR) for text in sorted(set(ENABLED_LM_RUNS["text"]))]
+
+
+def lm_runs_dir(wildcards, input):
+    return pipeline.runs_dir(input.metrics, LM_RUNS.index, LM_RUNS_DIR)
+
+
+def preset_context():
+    """How a figure or the paper names the preset it was made from."""
+    return {"preset": PRESET_LABEL, "description": PRESET.get("description", "")}
+
+
+def figure_inputs(wildcards):
+    """A figure's table (a paper figure's with its claims) and the code of its module."""
+    figure = wildcards.figure
+    if figure in FIGURE_NAMES:
+        tables = {"data": rules.aggregate_figure.output.rows, "claims": rules.claims_of_figure.output[0]}
+    elif figure == lm_grid.FIGURE:
+        tables = {"data": rules.aggregate_transformer.output[0]}
+    else:
+        tables = {"data": getattr(rules.aggregate_peers.output, PEER_TABLES[figure])}
+    return {name: path.format(figure=figure) for name, path in tables.items()} | {
+        "code": module_sources(f"agd.figures.{figure}")}
+
+
+def figure_context(wildcards):
+    figure = wildcards.figure
+    return {"figure": figure, **preset_context(), "notes": pipeline.figure_notes(config, PRESET, figure)}

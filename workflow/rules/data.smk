@@ -7,7 +7,12 @@ rule download_data:
     wildcard_constraints:
         dataset="|".join(pipeline.DOWNLOADABLE),
     log:
-        f"logs/download_{{dataset}}.log",
+        "logs/download_{dataset}.log",
+    params:
+        python=PYTHON,
+        data_dir=lambda wildcards, output: str(Path(output[0]).parent),
     localrule: True
+    conda:
+        CONDA_ENV
     shell:
-        "{PYTHON} -m agd.jobs.download {wildcards.dataset} --data-dir {DATA_DIR:q} > {log} 2>&1"
+        "{params.python} -m agd.jobs.download {wildcards.dataset} --data-dir {params.data_dir:q} > {log} 2>&1"

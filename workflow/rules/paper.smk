@@ -1,9 +1,4 @@
 # paper/main.pdf: the LaTeX document that includes every generated figure and the numbers table.
-import shutil
-
-TEX_INSTALL = "apt-get install latexmk texlive-latex-recommended texlive-fonts-recommended (Debian/Ubuntu)"
-HAVE_TEX = shutil.which("latexmk") is not None
-PAPER_TABLES = ["practical_optimisers", "theory_frameworks"]  # the paper's Tables 1 and 2, in paper/tables
 
 
 rule paper_sources:
@@ -22,15 +17,19 @@ rule paper_sources:
         tables="paper/generated/tables.tex",
         preset="paper/generated/preset.tex",
         peers="paper/generated/peers.tex",
+    log:
+        "logs/paper/generated.log",
     params:
-        preset=PRESET_LABEL,
-        description=PRESET.get("description", ""),
+        context=preset_context(),
     localrule: True
+    conda:
+        CONDA_ENV
     script:
         "../scripts/paper_sources.py"
 
 
 rule paper:
+    # No conda environment: TeX comes from the system (the README says how to install it).
     input:
         tex=f"{workflow.basedir}/paper/main.tex",
         generated=rules.paper_sources.output,
@@ -38,12 +37,14 @@ rule paper:
     output:
         "paper/main.pdf",
     log:
-        "logs/paper.log",
+        "logs/paper/main.log",
+    params:
+        install=TEX_INSTALL,
     localrule: True
     shell:
         # The source stays in the workflow; generated inputs and figures are found through TEXINPUTS.
         "command -v latexmk > /dev/null || "
-        "{{ echo 'paper/main.pdf needs TeX, which is not installed: {TEX_INSTALL}' >&2; exit 1; }}; "
+        "{{ echo 'paper/main.pdf needs TeX, which is not installed: {params.install}' | tee {log} >&2; exit 1; }}; "
         "TEXINPUTS=paper:figures: latexmk -pdf -interaction=nonstopmode -halt-on-error "
         "-output-directory=paper {input.tex:q} > {log} 2>&1 "
         "|| {{ tail -n 30 {log} >&2; exit 1; }}"

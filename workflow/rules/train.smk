@@ -1,48 +1,55 @@
-# Training jobs: one per bundle of runs (agd.plan.bundles), which trains them in one process (agd.jobs.bundle).
-# Each run keeps its own directory under results/runs; the job's manifest lists how each ended.
-
-from agd.plan.specs import BUNDLE_MODULE
-
-BUNDLE_RUNS = {name: runs for name, runs in RUNS.groupby("bundle")}
-
-
-def bundle_runs(wildcards):
-    return BUNDLE_RUNS[wildcards.bundle]
-
-
-def shared_gpu(wildcards):
-    """FCN bundles on one GPU share it with other jobs (jobs_per_gpu); conv nets and data-parallel runs do not."""
-    runs = bundle_runs(wildcards)
-    return bool((runs["arch"] == "fcn").all() and (runs["gpus"] == 1).all())
-
-
-def train_inputs(wildcards):
-    return pipeline.data_marker(bundle_runs(wildcards)["dataset"].iloc[0], DATA_DIR, SMOKE)
+# The training jobs: each trains a bundle of runs in one process (agd.jobs.bundle), a bundle of the run table
+# (agd.plan.bundles), of the init check or a tuned evaluation alike. training_job says what each trains. Each run
+# keeps its own directory under results/runs; the job's manifest lists how each ended.
 
 
 rule train:
     input:
-        train_inputs,
+        unpack(training_inputs),
     output:
-        f"{BUNDLES_DIR}/{{bundle}}.json",
+        "{bundles}/{bundle}.json",
     log:
-        f"{BUNDLES_DIR}/{{bundle}}.log",
+        "{bundles}/{bundle}.log",
     benchmark:
-        f"{BUNDLES_DIR}/{{bundle}}.benchmark.tsv"
+        "{bundles}/{bundle}.benchmark.tsv"
     wildcard_constraints:
-        bundle=r"(?!tuned-)[^/]+",
+        bundles="|".join(BUNDLES_DIRS),
+        bundle=r"[^/]+",
     params:
-        args=lambda wildcards: pipeline.bundle_command(bundle_runs(wildcards), PRESET, config),
-        devices=lambda wildcards: int(bundle_runs(wildcards)["gpus"].max()) if USES_CUDA else 0,
-        lease=lambda wildcards: lease_flags(shared_gpu(wildcards)),
+        python=PYTHON,
+        module=BUNDLE_MODULE,
+        flags=lambda wildcards: training_job(wildcards).flags,
+        devices=lambda wildcards: training_job(wildcards).gpus if USES_CUDA else 0,
+        lease=lambda wildcards: lease_flags(training_job(wildcards).shared),
     threads: PRESET["threads"]
     resources:
-        gpu=lambda wildcards: gpu_resource(int(bundle_runs(wildcards)["gpus"].max()), shared_gpu(wildcards)),
+        gpu=lambda wildcards: gpu_resource(training_job(wildcards).gpus, training_job(wildcards).shared),
         # Used by cluster executors (profiles/slurm); a timed-out job is retried with more time and resumes.
-        runtime=lambda wildcards, attempt: cluster.bundle_runtime_minutes(
-            bundle_runs(wildcards).to_dict("records"), attempt),
-        mem_mb=lambda wildcards: max(cluster.mem_mb(run) for run in bundle_runs(wildcards).to_dict("records")),
+        runtime=lambda wildcards, attempt: cluster.bundle_runtime_minutes(training_job(wildcards).costs, attempt),
+        mem_mb=lambda wildcards: max(cluster.mem_mb(run) for run in training_job(wildcards).costs),
+    conda:
+        CONDA_ENV
     shell:
         # agd.jobs.launch leases the job's GPUs and starts one process per GPU (torchrun) when there are several.
-        "{PYTHON} -m agd.jobs.launch --gpus {params.devices} {params.lease} --module {BUNDLE_MODULE} -- {params.args}"
-        " --manifest {output:q} > {log} 2>&1"
+        "{params.python} -m agd.jobs.launch --gpus {params.devices} {params.lease} --module {params.module} -- "
+        "{params.flags} --manifest {output:q} > {log} 2>&1"
+
+
+rule set_aside:
+    # A finished training job whose runs were since deleted or changed: its damaged runs are moved aside, and the
+    # record of what was found makes the job train again (agd.plan.stale).
+    output:
+        "{bundles}/{bundle}.set-aside-{number}.txt",
+    log:
+        "logs/{bundles}/{bundle}.set-aside-{number}.log",
+    wildcard_constraints:
+        bundles="|".join(BUNDLES_DIRS),
+        bundle=r"[^/]+",
+        number=r"\d+",
+    params:
+        manifest=manifest,
+    localrule: True
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/set_aside.py"

@@ -1,8 +1,5 @@
-# Transformers: a GPT per text, AGD against nanoGPT's AdamW; token files, training jobs, table and figure.
-from agd.data.catalog import TEXTS
-from agd.plan.specs import LMRun
-
-LM_MODULE = LMRun.module
+# Transformers: a GPT per text, AGD against nanoGPT's AdamW: token files, training jobs and tables (the figure
+# rule draws them).
 
 
 rule prepare_text:
@@ -10,17 +7,18 @@ rule prepare_text:
         f"{DATA_DIR}/{{text}}/meta.json",
     wildcard_constraints:
         text="|".join(TEXTS),
-    params:
-        root=lambda wildcards: "--synthetic" if SMOKE else pipeline.text_root_flag(wildcards.text, config),
     log:
         "logs/prepare_{text}.log",
+    params:
+        python=PYTHON,
+        data_dir=lambda wildcards, output: str(Path(output[0]).parents[1]),
+        root=lambda wildcards: "--synthetic" if SMOKE else pipeline.text_root_flag(wildcards.text, config),
     localrule: True  # downloads run on the submitting host, which has the network
+    conda:
+        CONDA_ENV
     shell:
-        "{PYTHON} -m agd.jobs.prepare_text {wildcards.text} --data-dir {DATA_DIR:q} {params.root} > {log} 2>&1"
-
-
-def lm_run(wildcards):
-    return LM_RUNS.loc[wildcards.lm_run]
+        "{params.python} -m agd.jobs.prepare_text {wildcards.text} --data-dir {params.data_dir:q} {params.root} "
+        "> {log} 2>&1"
 
 
 rule train_lm:
@@ -36,8 +34,10 @@ rule train_lm:
     wildcard_constraints:
         lm_run=r"gpt-[^/]+/[^/]+/[^/]+/[^/]+/seed\d+",
     params:
+        python=PYTHON,
+        module=LMRun.module,
         args=lambda wildcards: pipeline.lm_train_command(lm_run(wildcards), PRESET, config),
-        out=lambda wildcards: f"{LM_RUNS_DIR}/{wildcards.lm_run}",
+        out=lambda wildcards, output: str(Path(output.metrics).parent),
         devices=lambda wildcards: int(lm_run(wildcards)["gpus"]) if USES_CUDA else 0,
         lease=lease_flags(),
     threads: PRESET.get("threads", 1)
@@ -45,13 +45,11 @@ rule train_lm:
         gpu=lambda wildcards: gpu_resource(int(lm_run(wildcards)["gpus"])),
         runtime=lambda wildcards, attempt: cluster.lm_runtime_minutes(lm_run(wildcards), attempt, PRESET["device"]),
         mem_mb=lambda wildcards: cluster.lm_mem_mb(lm_run(wildcards)),
+    conda:
+        CONDA_ENV
     shell:
-        "{PYTHON} -m agd.jobs.launch --gpus {params.devices} {params.lease} --module {LM_MODULE} -- {params.args}"
-        " --out {params.out:q} > {log} 2>&1"
-
-
-def transformer_texts():
-    return sorted(set(ENABLED_LM_RUNS["text"]))
+        "{params.python} -m agd.jobs.launch --gpus {params.devices} {params.lease} --module {params.module} -- "
+        "{params.args} --out {params.out:q} > {log} 2>&1"
 
 
 rule aggregate_transformer:
@@ -59,47 +57,33 @@ rule aggregate_transformer:
         metrics=lambda wildcards: expand(
             f"{LM_RUNS_DIR}/{{run}}/metrics.csv", run=planned_lm_runs(dict.fromkeys(LM_MEMBERS["run"]))
         ),
-        texts=lambda wildcards: [pipeline.text_marker(text, DATA_DIR) for text in transformer_texts()],
+        texts=lm_text_markers,
     output:
         "results/transformer.csv",
+    log:
+        "logs/results/transformer.log",
     params:
         members=LM_MEMBERS.to_dict("records"),
-        runs_dir=LM_RUNS_DIR,
+        runs_dir=lm_runs_dir,
     localrule: True
+    conda:
+        CONDA_ENV
     script:
         "../scripts/aggregate_transformer.py"
 
 
 rule transformer_summary:
     input:
-        expand(f"{LM_RUNS_DIR}/{{run}}/metrics.csv", run=planned_lm_runs(LM_RUNS.index)),
+        metrics=expand(f"{LM_RUNS_DIR}/{{run}}/metrics.csv", run=planned_lm_runs(LM_RUNS.index)),
     output:
         report("results/transformer_summary.csv", category="Results", labels={"table": "transformer runs"}),
+    log:
+        "logs/results/transformer_summary.log",
     params:
         runs=LM_RUNS.to_dict("records"),
-        runs_dir=LM_RUNS_DIR,
+        runs_dir=lm_runs_dir,
     localrule: True
+    conda:
+        CONDA_ENV
     script:
         "../scripts/transformer_summary.py"
-
-
-rule figure_transformer:
-    input:
-        data="results/transformer.csv",
-        code=module_sources("agd.figures.transformer"),
-    output:
-        pdf="figures/transformer.pdf",
-        png=report("figures/transformer.png", caption="../report/transformer.rst", category="Figures",
-                   labels={"figure": "transformer"}),
-        caption="figures/transformer.txt",
-    params:
-        context={
-            "figure": "transformer",
-            "preset": PRESET_LABEL,
-            "description": PRESET.get("description", ""),
-            "notes": [f"{name}: {panel['note']}" for name, panel in lm_grid.transformer_panels(config).items()
-                      if "note" in panel],
-        },
-    localrule: True
-    script:
-        "../scripts/plot_figure.py"

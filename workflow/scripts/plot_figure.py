@@ -1,9 +1,11 @@
 import importlib
+import sys
 
 import pandas as pd
 
 from agd.figures.style import caption
 
+sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)  # the rule's log, a traceback included
 context = dict(snakemake.params.context)
 module = importlib.import_module(f"agd.figures.{context['figure']}")
 data = pd.read_csv(snakemake.input.data)

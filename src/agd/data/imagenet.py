@@ -1,31 +1,25 @@
 """ImageNet from an ImageFolder tree, read by DataLoader workers with per-sample seeded augmentation."""
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from agd.data.catalog import NORMALIZATION, DatasetInfo, imagenet_missing
+from agd.data.catalog import IMAGENET_ENV, NORMALIZATION, DatasetInfo, imagenet_missing, imagenet_root
 from agd.data.epochs import check_start_step, epoch_generator, steps_per_epoch
 from agd.data.tensors import TRAIN_EVAL_SEED, Batch
 
-IMAGENET_ENV = "IMAGENET_PATH"
 LAYOUT = "ROOT/train and ROOT/val, each with one folder of images per class"
-
-
-def imagenet_root_from_env() -> Path | None:
-    value = os.environ.get(IMAGENET_ENV)
-    return Path(value) if value else None
 
 
 def resolve_imagenet_root(root: str | Path | None) -> Path:
     """The given root, else $IMAGENET_PATH; a ValueError that says what is expected if neither is usable."""
-    chosen = Path(root) if root else imagenet_root_from_env()
+    chosen = imagenet_root(root)
     if chosen is None:
         raise ValueError(f"imagenet needs its data: pass imagenet_root (--imagenet-root) or set {IMAGENET_ENV} "
                          f"to a folder laid out as {LAYOUT}")
+    chosen = Path(chosen)
     missing = imagenet_missing(chosen)
     if missing:
         raise ValueError(f"ImageNet root {chosen} (from imagenet_root or {IMAGENET_ENV}) lacks "

@@ -29,6 +29,7 @@ OPENWEBTEXT_VAL_FRACTION = 0.0005
 OPENWEBTEXT_DEPENDENCIES = "openwebtext needs tiktoken (and datasets to download it): pip install tiktoken datasets"
 
 SPLIT_CODES = {"train": 0, "val": 1}
+TOKEN_IDS = 1 << 16  # the token files hold uint16 ids
 META = "meta.json"
 
 
@@ -100,6 +101,10 @@ def write_char_text(directory: Path, name: str, text: str, source: str) -> None:
     """Characters as tokens, indexed in sorted order; the first 90% train, the rest validation (as nanoGPT)."""
     code_points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
     vocab = np.unique(code_points)  # sorted by code point, the order of sorted(set(text))
+    if len(vocab) > TOKEN_IDS:
+        raise RuntimeError(f"{name} has {len(vocab):,} distinct characters, more than the {TOKEN_IDS:,} token ids "
+                           "of the uint16 token files; a character-level model cannot take it. Fix: use a text with "
+                           "fewer distinct characters, or a BPE tokenizer (openwebtext)")
     tokens = np.searchsorted(vocab, code_points).astype(np.uint16)
     split = int(len(tokens) * (1 - VAL_FRACTION))
     train, val = tokens[:split], tokens[split:]

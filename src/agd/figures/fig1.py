@@ -26,10 +26,14 @@ from agd.figures.style import (
     metric_legend_handles,
     missing_note,
     not_run_text,
+    panel,
     shown,
     values,
 )
+from agd.data.catalog import LABELS as DATASET_LABELS
+from agd.models.catalog import LABELS as ARCH_LABELS
 from agd.optim.registry import AGD
+from agd.plan import roles
 
 TITLE = ("AGD on four architectures and datasets, one per column, named in its title: an FCN, ResNet-18, VGG-16 and "
          "ResNet-50. AGD (solid) against a baseline (faint dashed): Adam with its learning rate tuned on a grid for "
@@ -38,11 +42,9 @@ TITLE = ("AGD on four architectures and datasets, one per column, named in its t
          "mean; the bottom row shows train and test accuracy.")
 
 WIDTH_PT, HEIGHT_PT = 418.2, 224.1
-PANELS = ("fcn", "resnet18", "vgg16", "imagenet")
+ROLES = roles.roles_of("fig1")  # its columns, in the paper's order; panels without one follow
 PAPER_SETTINGS = {"fcn": ("fcn", "cifar10"), "resnet18": ("resnet18", "cifar10"), "vgg16": ("vgg16", "cifar100"),
                   "imagenet": ("resnet50", "imagenet")}
-ARCH_NAMES = {"fcn": "FCN", "resnet18": "ResNet-18", "resnet50": "ResNet-50", "vgg16": "VGG-16"}
-DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet": "ImageNet"}  # others as named
 OBJECTIVE_YLIM = (1e-5, 1e1)  # the paper's top-row range, widened when the data leave it
 
 
@@ -53,12 +55,18 @@ def format_lr(lr: float) -> str:
     return f"{mantissa}e{int(exponent)}"
 
 
-def panel_title(panel: str, panel_rows: pd.DataFrame) -> str:
+def panel_title(role: str, panel_rows: pd.DataFrame) -> str:
     """The paper's column title, naming the architecture and dataset actually in the data."""
-    arch, dataset = PAPER_SETTINGS.get(panel, (panel, ""))
+    arch, dataset = PAPER_SETTINGS.get(role, (role, ""))
     if not panel_rows.empty:
         arch, dataset = str(panel_rows["arch"].iloc[0]), str(panel_rows["dataset"].iloc[0])
-    return f"{ARCH_NAMES.get(arch, arch)} {DATASET_NAMES.get(dataset, dataset)}".strip()
+    return f"{ARCH_LABELS.get(arch, arch)} {DATASET_LABELS.get(dataset, dataset)}".strip()
+
+
+def columns(data: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """(role, its rows) per column: the paper's panels by role, then (name, rows) of any panel without one."""
+    others = data[~data[roles.COLUMN].isin(ROLES)] if roles.COLUMN in data else data
+    return [(role, panel(data, role)) for role in ROLES] + list(others.groupby("panel", sort=False))
 
 
 def baseline(panel_rows: pd.DataFrame) -> tuple[str, float, bool] | None:
@@ -99,13 +107,12 @@ def draw_run(top: plt.Axes, bottom: plt.Axes, rows: pd.DataFrame, style: dict, e
 
 
 def plot(data: pd.DataFrame, context: dict) -> plt.Figure:
-    panels = list(PANELS) + [p for p in dict.fromkeys(data["panel"]) if p not in PANELS]
+    panels = columns(data)
     fig, axes = figure(WIDTH_PT, HEIGHT_PT, 2, len(panels), layout="constrained")
     drawn, drawn_columns, x_max = [], [], 1.0
-    for column, panel in enumerate(panels):
+    for column, (role, panel_rows) in enumerate(panels):
         top, bottom = axes[0, column], axes[1, column]
-        panel_rows = data[data["panel"] == panel]
-        top.set_title(panel_title(panel, panel_rows))
+        top.set_title(panel_title(role, panel_rows))
         reason = not_run_text(panel_rows)
         if reason:
             mark_not_run(top, reason)

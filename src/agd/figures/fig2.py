@@ -9,14 +9,14 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from agd.figures.style import (BAND_ALPHA, OPTIMIZER_COLORS, OPTIMIZER_LABELS, TEST_DASHES, epoch_rows, figure,
-                               footer, mark_not_run, missing_note, not_run_text, shown)
+                               footer, mark_not_run, missing_note, not_run_text, panel, shown)
 from agd.optim import registry
 
 TITLE = ("AGD against Adam and SGD on a depth-8 fully-connected network, each baseline's learning rate tuned over a "
          "grid of powers of ten. Left to right: objective, accuracy (solid train, dotted test) and the relative "
          "update size averaged over layers (epoch mean with min-max band); the legend gives the tuned rates.")
 
-PANEL = "fcn"
+ROLE = "fcn"  # the panel it draws (agd.plan.roles)
 
 
 def lr_text(lr: float) -> str:
@@ -44,7 +44,7 @@ def decade_limits(values, low: float, high: float) -> tuple[float, float]:
 def plot(data: pd.DataFrame, context: dict) -> plt.Figure:
     fig, axes = figure(462.6, 170.8, 1, 3)
     objective, accuracy, update = axes.flat
-    rows = data[data["panel"] == PANEL]
+    rows = panel(data, ROLE)
     curves = shown(rows)
     reason = not_run_text(rows) or ("no epochs logged yet" if epoch_rows(rows).empty else None)
     handles = []

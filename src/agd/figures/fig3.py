@@ -27,6 +27,7 @@ from agd.figures.style import (
     metric_legend_handles,
     missing_note,
     not_run_text,
+    panel,
     shown,
     values,
 )
@@ -36,7 +37,7 @@ TITLE = ("AGD on fully-connected networks of varying width and depth, square los
          "per-epoch minimum and maximum as a band (right axis).")
 
 WIDTH_PT, HEIGHT_PT = 463.3, 386.9
-PANEL = "grid"
+ROLE = "grid"  # the panel it draws (agd.plan.roles); a table without one is drawn whole
 OBJECTIVE_YLIM = (1e-5, 1e1)  # the paper's right-axis range, widened by whole decades when the data leave it
 TICK_SIZE = 5.5
 LABEL_SIZE = 6.5
@@ -86,7 +87,8 @@ def draw_cell(ax: plt.Axes, twin: plt.Axes, rows: pd.DataFrame) -> list[np.ndarr
 
 
 def plot(data: pd.DataFrame, context: dict) -> plt.Figure:
-    rows = data[data["panel"] == PANEL] if (data["panel"] == PANEL).any() else data
+    grid = panel(data, ROLE)
+    rows = grid if not grid.empty else data
     depths, widths = grid_values(rows, "depth"), grid_values(rows, "width")
     fig, axes = figure(WIDTH_PT, HEIGHT_PT, max(len(depths), 1), max(len(widths), 1), layout="constrained")
     fig.get_layout_engine().set(w_pad=1 / 72, h_pad=1 / 72, wspace=0.02, hspace=0.02)

@@ -6,9 +6,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
+from agd.data.catalog import LABELS as DATASET_LABELS
 from agd.figures.style import (OPTIMIZER_COLORS, OPTIMIZER_LABELS, TEST_DASHES, epoch_rows, figure, footer,
-                               mark_not_run, missing_note, not_run_text, shown)
+                               mark_not_run, missing_note, not_run_text, panel, shown)
+from agd.models.catalog import LABELS as ARCH_LABELS
 from agd.optim import registry
+from agd.plan import roles
 
 TITLE = ("AGD against Adam and SGD without tuning. Left: train and test accuracy on a 32-layer FCN, Adam and SGD at "
          "their default learning rates (0.001 and 0.1). Middle: final accuracy of Adam and SGD on ResNet-18 over a "
@@ -16,21 +19,19 @@ TITLE = ("AGD against Adam and SGD without tuning. Left: train and test accuracy
          "Solid lines are train accuracy, dotted lines test accuracy; the networks are unregularised, with biases "
          "and affine parameters disabled.")
 
-PANELS = ("fcn", "resnet18_lr_sweep", "imagenet")
-ARCH_NAMES = {"fcn": "FCN", "resnet18": "ResNet-18", "resnet50": "ResNet-50", "vgg16": "VGG-16"}
-DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet": "ImageNet"}
-PANEL_ARCH = {"fcn": "fcn", "resnet18_lr_sweep": "resnet18", "imagenet": "resnet50"}
-EPOCH_XMAX = {"fcn": 1000, "imagenet": 300}  # the paper clips these axes short of the data's end
+ROLES = roles.roles_of("showcase")  # its panels, left to right
+PAPER_ARCH = {"default_rates": "fcn", "lr_sweep": "resnet18", "imagenet": "resnet50"}
+EPOCH_XMAX = {"default_rates": 1000, "imagenet": 300}  # the paper clips these axes short of the data's end
 
 
-def panel_title(panel: str, rows: pd.DataFrame) -> str:
+def panel_title(role: str, rows: pd.DataFrame) -> str:
     """The paper's title, naming the architecture and dataset actually in the data."""
-    arch = rows["arch"].iloc[0] if not rows.empty else PANEL_ARCH.get(panel, panel)
-    words = [ARCH_NAMES.get(arch, arch)]
+    arch = rows["arch"].iloc[0] if not rows.empty else PAPER_ARCH[role]
+    words = [ARCH_LABELS.get(arch, arch)]
     if not rows.empty:
-        words += [DATASET_NAMES.get(d, d) for d in dict.fromkeys(rows["dataset"])]
-    elif panel == "imagenet":
-        words.append("ImageNet")
+        words += [DATASET_LABELS.get(d, d) for d in dict.fromkeys(rows["dataset"])]
+    elif role == "imagenet":
+        words.append(DATASET_LABELS["imagenet"])
     return " ".join(words)
 
 
@@ -45,7 +46,7 @@ def accuracy_pair(ax: plt.Axes, x, train, test, color: str, label: str, **kwargs
     ax.plot(x, 100 * np.asarray(test, float), color=color, linestyle=TEST_DASHES, label=f"{label} test", **kwargs)
 
 
-def epochs_panel(ax: plt.Axes, rows: pd.DataFrame, panel: str) -> None:
+def epochs_panel(ax: plt.Axes, rows: pd.DataFrame, role: str) -> None:
     """Train and test accuracy against epochs (log x, x = epoch + 1), one colour per optimizer."""
     last = 1.0
     curves = shown(rows)
@@ -57,7 +58,7 @@ def epochs_panel(ax: plt.Axes, rows: pd.DataFrame, panel: str) -> None:
                           label=OPTIMIZER_LABELS[optimizer])
             last = max(last, x.max())
     ax.set_xscale("log")
-    ax.set_xlim(1, max(min(last, EPOCH_XMAX.get(panel, last)), 2))
+    ax.set_xlim(1, max(min(last, EPOCH_XMAX.get(role, last)), 2))
     ax.set_xlabel("epochs")
 
 
@@ -88,19 +89,19 @@ def sweep_panel(ax: plt.Axes, rows: pd.DataFrame) -> None:
 
 def plot(data: pd.DataFrame, context: dict) -> plt.Figure:
     fig, axes = figure(462.6, 189.4, 1, 3)
-    for ax, panel in zip(axes.flat, PANELS):
-        rows = data[data["panel"] == panel]
-        ax.set_title(panel_title(panel, rows))
+    for ax, role in zip(axes.flat, ROLES):
+        rows = panel(data, role)
+        ax.set_title(panel_title(role, rows))
         reason = not_run_text(rows)
         if reason is None and epoch_rows(rows).empty:
             reason = "no epochs logged yet"
         if reason:
             mark_not_run(ax, reason)
             continue
-        if panel == "resnet18_lr_sweep":
+        if role == "lr_sweep":
             sweep_panel(ax, rows)
         else:
-            epochs_panel(ax, rows, panel)
+            epochs_panel(ax, rows, role)
         missing_note(ax, rows)
         ax.set_ylim(0, 100)
     axes[0, 0].set_ylabel("accuracy (%)")

@@ -1,7 +1,8 @@
 """Shared look of the figures: the paper's colours and line styles, sizes, and the notes every figure carries.
 
 Figures draw what aggregation chose (agd.tables.selection's columns: selected, final, reason); they do not
-choose rows themselves.
+choose rows themselves, and find a panel by its role (`panel`, agd.plan.roles). Runs are drawn at x = epoch + 1,
+so that the pass at initialisation sits at x = 1.
 """
 
 import math
@@ -19,6 +20,7 @@ from matplotlib.patches import Patch  # noqa: E402
 
 from agd.optim import registry  # noqa: E402
 from agd.tables.claims import caption_lines  # noqa: E402
+from agd.tables.measured import panel, shown  # noqa: E402
 from agd.tables.selection import ABSENT, epoch_rows, ran  # noqa: E402
 
 STYLE_FILE = Path(__file__).with_name("agd.mplstyle")
@@ -42,13 +44,6 @@ def figure(width_pt: float, height_pt: float, nrows: int = 1, ncols: int = 1, **
     plt.style.use(STYLE_FILE)
     return plt.subplots(nrows, ncols, figsize=(width_pt / POINTS_PER_INCH, height_pt / POINTS_PER_INCH),
                         squeeze=False, **kwargs)
-
-
-def shown(rows: pd.DataFrame) -> pd.DataFrame:
-    """The epoch rows of the runs that stand for their optimizer (aggregation's `selected`); plot them at
-    x = epoch + 1 so the init pass sits at x = 1."""
-    rows = epoch_rows(rows)
-    return rows[rows["selected"].astype(bool)]
 
 
 def not_run_text(panel_rows: pd.DataFrame) -> str | None:

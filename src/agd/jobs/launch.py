@@ -5,7 +5,8 @@
 K = 0 runs the training job (agd.jobs.train unless --module names another: agd.jobs.bundle for several runs,
 agd.jobs.train_lm) as it is; K >= 1 leases K free GPUs (agd.jobs.gpu_lease; a scheduler's CUDA_VISIBLE_DEVICES
 is respected), or with --share one job slot of a GPU, and for K > 1 starts one process per GPU with torchrun
-and --distribute. The process is replaced (exec), so signals and the exit code are the training job's.
+and --distribute; on a machine without GPUs it refuses (exit 2) rather than train on the CPU. The process is
+replaced (exec), so signals and the exit code are the training job's.
 """
 
 import argparse

@@ -1,38 +1,38 @@
-"""What both training jobs do with their --out directory: own it, reuse a finished run, resume a checkpoint, end a
+"""What both training jobs do with their --out directory: own it, reuse an ended run, resume a checkpoint, end a
 run.
 
-A run directory holds identity.json (the run's settings, written when training starts), metrics.csv, run.json
-once the run has ended (with the digest of the metrics.csv it ended with), and checkpoint.pt while it is under
-way (or after, with --keep-checkpoint). Starting a job again with the same arguments therefore does nothing,
-resumes, or extends a finished run to a longer length; files that disagree with each other are refused, never
-taken for a finished run. One job at a time holds a directory (`RunLock`).
+The files and how an ended record is verified are agd.records'. A run's identity is its settings (its spec's)
+and what else changes its numbers (its data, read or prepared when first needed, and how it is evaluated);
+identity.json, run.json and the checkpoint each record it, and a job asking for another identity is refused with
+both named. Starting a job again with the same arguments therefore does nothing, resumes, or extends an ended run
+to a longer length; an ended record stays whole until a longer attempt has itself ended. Files that disagree with
+each other are refused, never taken for a finished run. One job at a time holds a directory (`RunLock`).
 """
 
-import fcntl
-import hashlib
-import json
+import errno
 import math
 import os
 import pickle
 import socket
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from agd.jobs import checkpoint, distributed
+from agd import paths, records
+from agd.data.identity import SYNTHETIC
+from agd.jobs import checkpoint, distributed, lock_file
 from agd.io import write_csv, write_json
+from agd.records import IDENTITY, METRICS, NEXT_METRICS, NEXT_RECORD, RUN_RECORD, RecordProblem
 
-METRICS = "metrics.csv"
-RUN_RECORD = "run.json"
-IDENTITY = "identity.json"
 LOCK = ".lock"
-ENDED = ("completed", "diverged")
 UNREADABLE = (OSError, ValueError, RuntimeError, KeyError, EOFError, pickle.UnpicklingError)
-EX_TEMPFAIL = 75  # the directory is busy: try again later
+EX_TEMPFAIL = 75  # the directory is busy, or the disk full: try again later
+FULL = (errno.ENOSPC, errno.EDQUOT)
+# The identity's parts beyond the spec's settings; an identity without them was recorded by an earlier version.
+DATA = "data"
 
 
 class RunDirProblem(Exception):
@@ -44,25 +44,13 @@ class RunDirBusy(RunDirProblem):
 
 
 def out_problem(out: str) -> str | None:
-    """What makes `out` unusable as a run directory (empty, a file, under a file, not writable), or None;
-    decided without writing anything."""
-    if not out.strip():
-        return "--out is empty: give the run's directory, e.g. --out runs/my-run"
-    path = Path(out)
-    if path.exists() and not path.is_dir():
-        return f"--out {out} is a file, not a directory; use another --out"
-    existing = next(p for p in (path, *path.parents) if p.exists())
-    if not existing.is_dir():
-        return f"--out {out}: {existing} is a file, so nothing can be made under it; use another --out"
-    try:
-        os.rmdir(tempfile.mkdtemp(dir=existing, prefix=".agd-probe."))
-    except OSError as e:
-        return f"--out {out}: cannot write in {existing} ({e.strerror}); choose a directory you can write"
-    return None
+    """What makes `out` unusable as a run directory (empty, a file, under a file, not writable, a name too long),
+    or None; decided without writing anything."""
+    return paths.directory_problem("--out", out, example="runs/my-run")
 
 
-def metrics_digest(out: Path) -> str:
-    return hashlib.sha256((Path(out) / METRICS).read_bytes()).hexdigest()
+def metrics_digest(out: Path, name: str = METRICS) -> str:
+    return records.file_digest(Path(out) / name)
 
 
 class RunLock:
@@ -74,24 +62,16 @@ class RunLock:
         self.out, self.path = Path(out), Path(out) / LOCK
         self.made = not self.out.exists()
         self.out.mkdir(parents=True, exist_ok=True)
-        while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.read(fd, 4096).decode(errors="replace").strip() or "a process that has not said"
-                os.close(fd)
-                raise RunDirBusy(f"{self.out} is in use by another job ({holder}); wait for it to end, or stop it "
-                                 "and run again to resume") from None
-            try:  # the file locked must still be the one at the path: a releasing holder unlinks it
-                if os.stat(self.path).st_ino == os.fstat(fd).st_ino:
-                    break
-            except FileNotFoundError:
-                pass
-            os.close(fd)
+        try:
+            fd = lock_file.acquire(self.path, 0o666)
+        except lock_file.UnsafeLockFile as e:
+            raise RunDirProblem(str(e)) from None
+        if fd is None:
+            holder = lock_file.holder(self.path) or "a process that has not said"
+            raise RunDirBusy(f"{self.out} is in use by another job ({holder}); wait for it to end, or stop it "
+                             "and run again to resume")
         self.fd = fd
-        os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}: {' '.join(sys.argv)}"[:4000].encode())
+        lock_file.write_holder(fd, f"pid {os.getpid()} on {socket.gethostname()}: {' '.join(sys.argv)}"[:4000])
 
     def release(self) -> None:
         if self.fd is None:
@@ -121,6 +101,8 @@ class RunState:
 
     def __init__(self, out: Path, device: torch.device, ranks: distributed.Ranks):
         self.out, self.device, self.ranks = out, device, ranks
+        self.identity: dict | None = None  # set by `start`
+        self.metrics_file = Path(out) / METRICS  # metrics.next.csv while a longer attempt extends an ended run
         self.rows: list[dict] = []
         self.elapsed_before = 0.0
         self.started = self.last_checkpoint = time.monotonic()
@@ -130,7 +112,7 @@ class RunState:
         return self.elapsed_before + time.monotonic() - self.started
 
     def state_dict(self) -> dict:
-        return {"rows": self.rows, "elapsed": self.elapsed()}
+        return {"rows": self.rows, "elapsed": self.elapsed(), "identity": self.identity}
 
     def load_state_dict(self, state: dict) -> None:
         self.rows, self.elapsed_before = state["rows"], state["elapsed"]
@@ -144,7 +126,7 @@ class RunState:
 
     def flush_metrics(self) -> None:
         if self.ranks.is_main:
-            write_csv(self.out / METRICS, self.columns, self.rows)
+            write_csv(self.metrics_file, self.columns, self.rows)
         self.last_flush = time.monotonic()
 
     def stop_requested(self, stop: checkpoint.StopRequest) -> bool:
@@ -153,99 +135,135 @@ class RunState:
 
 
 def previous_record(out: Path, length: str) -> dict | None:
-    """The run.json of a run that ended in `out`, None if there is none; RunDirProblem naming the file if it
-    disagrees with itself or with the metrics.csv beside it."""
-    record = _json_file(Path(out) / RUN_RECORD)
-    problem = record_problem(out, record, length) if record is not None else None
-    if problem:
-        raise RunDirProblem(problem)
-    return record
-
-
-def _json_file(path: Path) -> dict | None:
-    """A JSON object file's contents, None if absent; RunDirProblem naming the file if it is not one."""
-    if not path.exists():
-        return None
+    """The record of a run that ended in `out`, None if there is none; RunDirProblem naming the file if it
+    disagrees with itself or with the metrics it vouches for."""
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise RunDirProblem(f"{path} cannot be read ({e}); delete it (and the run directory's other files) to "
-                            "train the run again") from e
-    if not isinstance(data, dict):
-        raise RunDirProblem(f"{path} holds no JSON object; delete it to train the run again")
-    return data
+        found = records.ended(out, length)
+    except RecordProblem as e:
+        raise RunDirProblem(str(e)) from e
+    return None if found is None else found.record
 
 
-def record_problem(out: Path, record: dict, length: str) -> str | None:
-    """How a run.json disagrees with itself or with the metrics.csv beside it, or None."""
-    where = Path(out) / RUN_RECORD
-    missing = [key for key in ("status", "identity", "args") if key not in record]
-    if missing:
-        return f"{where} lacks {', '.join(missing)}: no finished run wrote it; delete it to train the run again"
-    if record["status"] not in ENDED or not isinstance(record["args"], dict) or length not in record["args"]:
-        return (f"{where} says status {record['status']!r} without its {length}: no finished run wrote it; delete it "
-                "to train the run again")
-    digest = record.get("metrics_sha256")
-    metrics = Path(out) / METRICS
-    if digest is not None and (not metrics.exists() or metrics_digest(out) != digest):
-        change = ("is missing" if not metrics.exists()
-                  else "differs from the one the run ended with (truncated or edited)")
-        return (f"{metrics} {change}; {RUN_RECORD} records its digest. Delete {where} and {metrics} to train the "
-                "run again, or restore the file")
-    return None
+def flat(identity: dict, prefix: str = "") -> dict:
+    """{"data.source": ...} for {"data": {"source": ...}}: an identity's values by dotted name."""
+    items = {}
+    for key, value in identity.items():
+        if isinstance(value, dict):
+            items |= flat(value, f"{prefix}{key}.")
+        else:
+            items[f"{prefix}{key}"] = value
+    return items
 
 
-def read(out: Path, identity: dict, length: str, value: int, keep_checkpoint: bool) -> tuple[bool, dict | None]:
+def identity_problem(where: Path, stored: dict, settings: dict, inputs: Callable[[], dict]) -> str | None:
+    """How the identity recorded in `where` differs from this run's, naming both, or None if they agree. The run's
+    `settings` are compared first; `inputs()` (its data and evaluation) only once they agree. An identity
+    recorded before identities held the data is compared on its settings, and said so."""
+    if not isinstance(stored, dict):
+        return f"{where} holds no identity; delete it to start over"
+    there = flat(stored)
+    differ = [key for key in settings if there.get(key) != settings[key]]
+    here = settings
+    if not differ:
+        if DATA not in stored:
+            print(f"{where}: recorded before run identities held the data; its settings match, so it is taken as "
+                  "this run (its data cannot be checked)", file=sys.stderr)
+            return None
+        here = flat({**settings, **inputs()})
+        differ = [key for key in dict.fromkeys([*there, *here]) if there.get(key) != here.get(key)]
+    if not differ:
+        return None
+    return (f"{where.parent} holds a different run: {where.name} records "
+            f"{', '.join(f'{key}={there.get(key)!r}' for key in differ)}; this job's run has "
+            f"{', '.join(f'{key}={here.get(key)!r}' for key in differ)}. Use another --out, or delete that "
+            "directory to start over")
+
+
+def read(out: Path, settings: dict, inputs: Callable[[], dict], length: str, value: int,
+         keep_checkpoint: bool) -> tuple[bool, dict | None]:
     """(finished, checkpoint state): finished when --out already holds this run at this `length` (the
     argument that sets how long it trains, e.g. epochs) or longer, or a diverged one; else the checkpoint to resume
-    from, if any, read into host memory. Raises RunDirProblem when --out holds another run, files that disagree
-    (a run.json that no finished run wrote, a metrics.csv changed since, one that no run here wrote) or is
-    unreadable."""
+    from, if any, read into host memory and verified. The run is known by its `settings` and by `inputs()` (its
+    data and evaluation; called only when --out holds something to compare them with). Raises RunDirProblem when
+    --out holds another run, files that disagree (a record that no finished run wrote, metrics changed since, a
+    damaged checkpoint, a metrics.csv that no run here wrote) or is unreadable."""
     out = Path(out)
-    record = _json_file(out / RUN_RECORD)
-    owner = _json_file(out / IDENTITY)
+    try:
+        roll_forward(out)
+        found = records.ended(out, length)
+        owner = records.read_json(out / IDENTITY)
+    except RecordProblem as e:
+        raise RunDirProblem(str(e)) from e
     try:
         state = checkpoint.load(out, torch.device("cpu"))
+    except checkpoint.Damaged as e:
+        raise RunDirProblem(f"{e}; delete it to start the run over (or from its previous checkpoint, if one is "
+                            "kept)") from e
     except UNREADABLE as e:
         raise RunDirProblem(f"cannot read {out / checkpoint.CHECKPOINT} ({e}); delete it to start the run over "
                             "(or from its previous checkpoint, if one is kept)") from e
-    if owner is not None and owner != identity:
-        raise RunDirProblem(f"{out} holds a different run ({IDENTITY} was made with other arguments); use another "
-                            "--out, or delete that directory to start over")
-    if record is not None:
-        if record.get("identity") != identity:
-            raise RunDirProblem(f"{out} holds a different run ({RUN_RECORD} was made with other arguments); "
-                                "use another --out, or delete that directory to start over")
-        problem = record_problem(out, record, length)
+    record = found.record if found else None
+    stored = {out / IDENTITY: owner, out / RUN_RECORD: record and record["identity"],
+              out / checkpoint.CHECKPOINT: state and (state.get("identity") or "none")}
+    for where, recorded in stored.items():  # None: that file is absent
+        problem = recorded is not None and identity_problem(where, recorded, settings, inputs)
         if problem:
             raise RunDirProblem(problem)
+    if record is not None and DATA not in record["identity"]:  # recorded before identities held the data
+        then, now = bool(record["args"].get("synthetic_data")), synthetic(inputs())
+        if then != now:
+            raise RunDirProblem(f"{out} holds a run trained on {'synthetic' if then else 'real'} data (its "
+                                f"{RUN_RECORD} says so), this job's is on {'synthetic' if now else 'real'} data; use "
+                                "another --out, or delete that directory to start over")
+    if record is not None:
         # A finished run at least as long holds this one (epoch e does not depend on the epochs after it).
         if record["status"] == "diverged" or record["args"][length] >= value:
             print(f"{out}: run already {record['status']} ({length} {record['args'][length]}), nothing to do")
-            if not keep_checkpoint:
-                checkpoint.remove(out)
+            if not keep_checkpoint and not (out / NEXT_METRICS).exists():
+                checkpoint.remove(out)  # a longer attempt under way keeps its checkpoint
             return True, None
-    if state is not None and state["identity"] != identity:
-        changed = sorted(k for k in identity if state["identity"].get(k) != identity[k])
-        raise RunDirProblem(f"{out}/{checkpoint.CHECKPOINT} was made with different {', '.join(changed)}; "
-                            "use another --out, or delete the checkpoint to start over")
     if record is None and state is None and owner is None and (out / METRICS).exists():
         raise RunDirProblem(f"{out / METRICS} was not written by this run (no {RUN_RECORD}, checkpoint or {IDENTITY} "
                             "beside it); move it away or use another --out")
     return False, state
 
 
-def open_for_writing(out: Path, identity: dict) -> None:
-    """Mark --out as this run's before its first metric row is written."""
-    out.mkdir(parents=True, exist_ok=True)
-    (out / RUN_RECORD).unlink(missing_ok=True)  # a record of an earlier, shorter run no longer holds
-    write_json(out / IDENTITY, identity)
+def roll_forward(out: Path) -> None:
+    """Finish moving a longer attempt's committed files into place (a kill can fall between the moves)."""
+    if (out / NEXT_RECORD).exists() and records.ended(out) is not None:
+        if (out / NEXT_METRICS).exists():
+            os.replace(out / NEXT_METRICS, out / METRICS)
+        os.replace(out / NEXT_RECORD, out / RUN_RECORD)
+
+
+def synthetic(inputs: dict) -> bool:
+    """Whether a run's inputs are made-up data (an image run's --synthetic-data, or a synthetic text)."""
+    data = inputs.get(DATA, {})
+    return data.get("source") == SYNTHETIC or data.get(SYNTHETIC) is True
+
+
+def identity(settings: dict, inputs: dict) -> dict:
+    """A run's whole identity: its settings and what else changes its numbers."""
+    return {**settings, **inputs}
+
+
+def start(run: RunState, identity: dict) -> None:
+    """Mark --out as this run's before its first metric row is written. An ended record is left whole while a
+    longer attempt trains: that attempt's rows go to metrics.next.csv until it ends (see `conclude`)."""
+    run.identity = identity
+    if not run.ranks.is_main:
+        return
+    run.out.mkdir(parents=True, exist_ok=True)
+    if (run.out / RUN_RECORD).exists():
+        run.metrics_file = run.out / NEXT_METRICS
+    write_json(run.out / IDENTITY, identity)
 
 
 def conclude(run: RunState, status: str, stop: checkpoint.StopRequest, out: Path, keep_checkpoint: bool,
              is_main: bool, record: Callable[[], dict]) -> int:
     """Stopped by a signal: checkpoint and exit 128+N to be resumed. Otherwise write the metrics and
-    run.json (`record()`), keeping the checkpoint only if asked; exit 0, a diverged run included."""
+    run.json (`record()`), keeping the checkpoint only if asked; exit 0, a diverged run included. A longer
+    attempt over an ended run commits its record as run.next.json, then moves its files into place."""
     if status == "stopped":
         run.save_checkpoint()
         run.flush_metrics()
@@ -255,7 +273,22 @@ def conclude(run: RunState, status: str, stop: checkpoint.StopRequest, out: Path
     if keep_checkpoint:
         run.save_checkpoint()
     if is_main:
-        write_json(out / RUN_RECORD, {**record(), "metrics_sha256": metrics_digest(out)})
+        ended = {**record(), "metrics_sha256": records.file_digest(run.metrics_file)}
+        if run.metrics_file.name == NEXT_METRICS:
+            write_json(out / NEXT_RECORD, ended)
+            roll_forward(out)
+            run.metrics_file = out / METRICS
+        else:
+            write_json(out / RUN_RECORD, ended)
         if not keep_checkpoint:
             checkpoint.remove(out)
     return 0
+
+
+def storage_problem(error: OSError) -> str | None:
+    """What to tell the user when a write failed because the disk (or quota) is full, else None."""
+    if error.errno not in FULL:
+        return None
+    where = f" writing {error.filename}" if error.filename else ""
+    return (f"{error.strerror}{where}. Every file is written whole or not at all, so nothing was half-written: "
+            "free some space and run the same command again to resume from the last checkpoint")

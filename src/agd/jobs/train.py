@@ -15,16 +15,16 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from agd.data.identity import image_data
 from agd.data.loading import load_dataset
 from agd.data.synthetic import synthetic_images
 from agd.jobs import batched, checkpoint, distributed, memory, run_dir
-from agd.jobs.arguments import input_spec, pad_to, parse_args
+from agd.jobs.arguments import ImageExecution, input_spec, pad_to, parse_args
 from agd.jobs.driver import Job, JobError
 from agd.jobs.metrics import COLUMNS, EpochMeter, UpdateSize, evaluate, summary_line
 from agd.losses import build_loss
 from agd.models.build import build_model
 from agd.optim import registry
-from agd.optim._geometry import eta_from_gradient_summary
 from agd.plan.specs import ImageRun
 
 METRICS_FLUSH_SECONDS = 5.0
@@ -35,14 +35,15 @@ class Member(run_dir.RunState):
 
     columns = COLUMNS
 
-    def __init__(self, args, spec: ImageRun, data, model, optimizer, loss_fn, device: torch.device, out: Path,
-                 ranks: distributed.Ranks = distributed.Ranks(), say: Callable[[str], None] | None = None):
+    def __init__(self, spec: ImageRun, execution: ImageExecution, data, model, optimizer, loss_fn,
+                 device: torch.device, out: Path, ranks: distributed.Ranks = distributed.Ranks(),
+                 say: Callable[[str], None] | None = None):
         super().__init__(out, device, ranks)
-        self.args, self.spec, self.data, self.model, self.loss_fn = args, spec, data, model, loss_fn
+        self.spec, self.execution, self.data, self.model, self.loss_fn = spec, execution, data, model, loss_fn
         self.opt = optimizer
         self.entry = registry.get(spec.optimizer)
         self.update_size = UpdateSize(model.parameters())
-        self.steps_per_epoch = data.steps_per_epoch(args.train_bs)
+        self.steps_per_epoch = data.steps_per_epoch(spec.batch_size)
         self.say = say or (lambda line: print(line, flush=True))  # where its epoch lines go
         self.initial: dict | None = None  # its state before training, kept by a bundle that resumes it
 
@@ -55,7 +56,7 @@ class Member(run_dir.RunState):
 
     def state_dict(self) -> dict:
         return {
-            **super().state_dict(), "identity": self.spec.identity(), "model": self.model.state_dict(),
+            **super().state_dict(), "model": self.model.state_dict(),
             "optimizer": self.opt.state_dict(), "epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
             "global_step": self.global_step, "meter": self.meter.state_dict(),
         }
@@ -90,13 +91,13 @@ class Member(run_dir.RunState):
         update_mean, update_min, update_max = self.meter.update.summary()
         row = dict(
             kind="epoch", epoch=self.epoch, step=self.global_step, train_loss=train_loss, train_acc=train_acc,
-            val_loss=val[0], val_acc=val[1], test_loss=test[0], test_acc=test[1], eta_mean=eta_mean, eta_min=eta_min, eta_max=eta_max,
-            update_mean=update_mean, update_min=update_min, update_max=update_max, lr=self.args.lr,
+            val_loss=val[0], val_acc=val[1], test_loss=test[0], test_acc=test[1], eta_mean=eta_mean, eta_min=eta_min,
+            eta_max=eta_max, update_mean=update_mean, update_min=update_min, update_max=update_max, lr=self.spec.lr,
             time_s=self.elapsed(),
         )
         self.rows.append(row)
         if self.ranks.is_main:
-            self.say(epoch_summary(row, self.args.epochs))
+            self.say(epoch_summary(row, self.spec.epochs))
         self.epoch, self.step_in_epoch, self.meter = self.epoch + 1, 0, EpochMeter(self.device)
         return row
 
@@ -108,7 +109,7 @@ class Member(run_dir.RunState):
         return dict(
             kind="step", epoch=self.epoch, step=self.global_step, train_loss=train[0], train_acc=train[1],
             test_loss=test[0], test_acc=test[1], eta_mean=eta_value, eta_min=eta_value, eta_max=eta_value,
-            update_mean=update_value, update_min=update_value, update_max=update_value, lr=self.args.lr,
+            update_mean=update_value, update_min=update_value, update_max=update_value, lr=self.spec.lr,
             time_s=self.elapsed(),
         )
 
@@ -121,14 +122,15 @@ class Cohort:
     def __init__(self, members: list[Member]):
         self.members = members
         first = members[0]
-        self.data, self.device, self.ranks, self.args = first.data, first.device, first.ranks, first.args
+        self.data, self.device, self.ranks = first.data, first.device, first.ranks
+        self.batch_size, self.execution = first.spec.batch_size, first.execution
         self.rebuild()
 
     def rebuild(self) -> None:
         if len(self.members) == 1:
             model = self.members[0].model
             # The forward pass that trains: DDP averages gradients over ranks. Evaluation uses the bare model.
-            self.net = distributed.data_parallel(model, self.device, self.ranks)
+            self.net = distributed.data_parallel(model, self.device, self.ranks, self.execution.sync_batchnorm)
             self.bare = model
         else:
             self.net = self.bare = batched.stacked([m.model for m in self.members])
@@ -161,13 +163,13 @@ class Cohort:
                 if self.stop_requested(stop):
                     return "stopped"
 
-            tests = self.evaluate(self.data.test_batches(self.args.test_bs))
-            vals = (self.evaluate(self.data.val_batches(self.args.test_bs)) if self.data.has_validation
+            tests = self.evaluate(self.data.test_batches(self.execution.test_bs))
+            vals = (self.evaluate(self.data.val_batches(self.execution.test_bs)) if self.data.has_validation
                     else [(None, None)] * len(tests))
             for member, test, val in zip(list(self.members), tests, vals):
                 row = member.end_epoch(test, val)
                 status = "diverged" if not math.isfinite(row["train_loss"]) else \
-                    "completed" if member.epoch > member.args.epochs else None
+                    "completed" if member.epoch > member.spec.epochs else None
                 if status:
                     self.members.remove(member)
                     if ended is None:
@@ -182,7 +184,7 @@ class Cohort:
             if now - first.last_flush >= METRICS_FLUSH_SECONDS:
                 for member in self.members:
                     member.flush_metrics()
-            if now - first.last_checkpoint >= self.args.checkpoint_every:
+            if now - first.last_checkpoint >= self.execution.checkpoint_every:
                 self.save_checkpoints()
             if self.stop_requested(stop):
                 return "stopped"
@@ -199,14 +201,14 @@ class Cohort:
         """Per step, each run's (x, y); runs with one seed draw one stream of batches and share it."""
         streams = {}
         for member in self.members:
-            if member.args.seed not in streams:
-                streams[member.args.seed] = self.data.train_batches(
-                    self.args.train_bs, seed=member.args.seed, epoch=epoch, start_step=start,
+            if member.spec.seed not in streams:
+                streams[member.spec.seed] = self.data.train_batches(
+                    self.batch_size, seed=member.spec.seed, epoch=epoch, start_step=start,
                     shard=(self.ranks.rank, self.ranks.world))
         seeds = list(streams)
         for step_batches in zip(*streams.values()):
             by_seed = dict(zip(seeds, step_batches))
-            yield [by_seed[member.args.seed] for member in self.members]
+            yield [by_seed[member.spec.seed] for member in self.members]
 
     def objectives(self, pairs: list) -> tuple[list, list, torch.Tensor]:
         """Each run's logits and batch loss, and the sum to differentiate.
@@ -219,24 +221,25 @@ class Cohort:
         if not self.ranks.active:
             return logits, losses, sum(losses)
         member, (_, y) = self.members[0], pairs[0]
-        global_batch = min(self.args.train_bs, self.data.info.train_size - member.step_in_epoch * self.args.train_bs)
+        global_batch = min(self.batch_size, self.data.info.train_size - member.step_in_epoch * self.batch_size)
         return logits, losses, losses[0] * (len(y) * self.ranks.world / global_batch)
 
     def measure_at_init(self, pairs: list) -> None:
-        """Epoch 0: loss, accuracy and AGD's eta on a training batch, without updating the weights."""
-        agd = [member.entry.is_agd for member in self.members]
-        if any(agd):
+        """Epoch 0: loss, accuracy and, for an optimizer with an eta at init (AGD), its eta on a training batch,
+        without updating the weights."""
+        measured = [member.entry.eta_at_init for member in self.members]
+        if any(measured):
             logits, losses, _ = self.objectives(pairs)
             for member in self.members:
                 member.opt.zero_grad(set_to_none=True)
-            sum(loss for loss, is_agd in zip(losses, agd) if is_agd).backward()
+            sum(loss for loss, eta_at_init in zip(losses, measured) if eta_at_init).backward()
         else:
             with torch.no_grad():
                 logits = self.forward(self.bare, [x for x, _ in pairs])
                 losses = [member.loss_fn(out, y) for member, out, (_, y) in zip(self.members, logits, pairs)]
-        for member, is_agd, out, loss, (_, y) in zip(self.members, agd, logits, losses, pairs):
-            if is_agd:
-                member.meter.eta.add(eta_from_gradient_summary(member.opt.gradient_summary()))
+        for member, eta_at_init, out, loss, (_, y) in zip(self.members, measured, logits, losses, pairs):
+            if eta_at_init:
+                member.meter.eta.add(eta_at_init(member.opt))
             member.meter.add_batch(loss, out, y)
             member.meter.update.add(torch.zeros((), device=self.device))
 
@@ -251,23 +254,23 @@ class Cohort:
             member.opt.step()
             member.entry.after_step(member.opt)
             update = member.update_size.measure()
-            eta = member.opt.eta_tensor if member.entry.is_agd else None
+            eta = member.entry.eta(member.opt)
             member.meter.add_batch(loss, out, y)
             member.meter.update.add(update)
             if eta is not None:
                 member.meter.eta.add(eta)
             member.global_step += 1
-            logged.append((eta, update) if member.global_step <= member.args.log_steps else None)
+            logged.append((eta, update) if member.global_step <= member.spec.log_steps else None)
         if any(logged):
-            trains = self.evaluate(self.data.train_eval_batches(self.args.test_bs))
-            tests = self.evaluate(self.data.test_batches(self.args.test_bs))
+            trains = self.evaluate(self.data.train_eval_batches(self.execution.test_bs))
+            tests = self.evaluate(self.data.test_batches(self.execution.test_bs))
             for member, entry, train, test in zip(self.members, logged, trains, tests):
                 if entry:
                     member.rows.append(member.step_row(*entry, train, test))
 
     def training_inputs(self):
         """A fixed set of un-augmented training images (Schedule-Free recomputes BatchNorm statistics on them)."""
-        return (x for x, _ in self.data.train_eval_batches(self.args.test_bs))
+        return (x for x, _ in self.data.train_eval_batches(self.execution.test_bs))
 
     def evaluate(self, batches) -> list[tuple[float, float]]:
         """Each run's sample-weighted loss and accuracy over `batches`, in eval mode (and at each optimizer's
@@ -290,18 +293,27 @@ def epoch_summary(row: dict, epochs: int) -> str:
     )
 
 
-def load_data(args, spec: ImageRun, device: torch.device):
-    if args.synthetic_data:
+def load_data(spec: ImageRun, execution: ImageExecution, device: torch.device):
+    if execution.synthetic_data:
         return synthetic_images(spec.dataset, pad_to=pad_to(spec), batch_size=spec.batch_size, device=device,
                                 validation=spec.val_size > 0)
     try:
-        return load_dataset(spec.dataset, device=device, data_dir=args.data_dir, pad_to=pad_to(spec),
-                            imagenet_root=args.imagenet_root, num_workers=args.num_workers, val_size=spec.val_size)
+        return load_dataset(spec.dataset, device=device, data_dir=execution.data_dir, pad_to=pad_to(spec),
+                            imagenet_root=execution.imagenet_root, num_workers=execution.num_workers,
+                            val_size=spec.val_size)
     except (RuntimeError, ValueError, FileNotFoundError) as e:
         raise JobError(str(e)) from e
 
 
-def new_member(args, spec: ImageRun, data, device: torch.device, out: Path,
+def inputs(spec: ImageRun, execution: ImageExecution, device: torch.device) -> dict:
+    """Beside the spec, what changes an image run's numbers: its data, and the evaluation batch size (the batches
+    Schedule-Free recomputes BatchNorm statistics on, and the order test sums are added in)."""
+    data = image_data(spec.dataset, data_dir=execution.data_dir, synthetic_data=execution.synthetic_data,
+                      imagenet_root=execution.imagenet_root, input_shape=input_spec(spec).input_shape)
+    return {"data": data, "test_bs": execution.test_bs}
+
+
+def new_member(spec: ImageRun, execution: ImageExecution, data, device: torch.device, out: Path,
                ranks: distributed.Ranks = distributed.Ranks(), say: Callable[[str], None] | None = None) -> Member:
     """A run's model, optimizer (its init applied) and loss; the global RNG seeded by the caller decides the init."""
     info = input_spec(spec)
@@ -309,14 +321,15 @@ def new_member(args, spec: ImageRun, data, device: torch.device, out: Path,
                         depth=spec.depth, width=spec.width, bias=spec.bias).to(device)
     optimizer = registry.get(spec.optimizer).build(registry.IMAGE, model, spec)
     loss_fn = build_loss(spec.loss, info.num_classes, spec.beta)
-    return Member(args, spec, data, model, optimizer, loss_fn, device, out, ranks, say)
+    return Member(spec, execution, data, model, optimizer, loss_fn, device, out, ranks, say)
 
 
-def build(args, spec: ImageRun, device: torch.device, ranks: distributed.Ranks, out: Path) -> Member:
-    return new_member(args, spec, load_data(args, spec, device), device, out, ranks)
+def build(spec: ImageRun, execution: ImageExecution, device: torch.device, ranks: distributed.Ranks,
+          out: Path) -> Member:
+    return new_member(spec, execution, load_data(spec, execution, device), device, out, ranks)
 
 
-def record(args, training: Member, device: torch.device) -> dict:
+def record(training: Member, device: torch.device) -> dict:
     epoch_rows = [r for r in training.rows if r["kind"] == "epoch"]
     final = epoch_rows[-1]
     finite_test = [r for r in epoch_rows if math.isfinite(r["test_acc"])]
@@ -334,14 +347,14 @@ def record(args, training: Member, device: torch.device) -> dict:
     }
 
 
-def ended(args, training: Member, status: str) -> None:
+def ended(training: Member, status: str) -> None:
     if status == "diverged":
-        print(f"diverged at epoch {training.epoch - 1}: the loss is not finite; run recorded as diverged")
+        training.say(f"diverged at epoch {training.epoch - 1}: the loss is not finite; run recorded as diverged")
 
 
-def overshoot(args, state: dict) -> str | None:
+def overshoot(spec: ImageRun, state: dict) -> str | None:
     done = state["epoch"] - 1  # the checkpoint's epoch is the one in progress
-    return f"{done} epochs, more than --epochs {args.epochs}" if done > args.epochs else None
+    return f"{done} epochs, more than --epochs {spec.epochs}" if done > spec.epochs else None
 
 
 def memory_problem(spec: ImageRun, device: torch.device) -> str | None:
@@ -352,7 +365,7 @@ def memory_problem(spec: ImageRun, device: torch.device) -> str | None:
 
 
 JOB = Job(prog=ImageRun.program, parse_args=parse_args, overshoot=overshoot, build=build, record=record, ended=ended,
-          memory_problem=memory_problem)
+          memory_problem=memory_problem, inputs=inputs)
 main = JOB.main
 
 

@@ -16,14 +16,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from agd.data.text import TokenData, load_text
-from agd.jobs import checkpoint, distributed, memory, run_dir
+from agd.data.identity import text_data
+from agd.data.text import TokenData, load_text, prepare_text
+from agd.jobs import checkpoint, compilation, distributed, memory, run_dir
 from agd.jobs.driver import Job, JobError
-from agd.jobs.lm_arguments import autocast_dtype, parse_args, use_compile
+from agd.jobs.lm_arguments import LMExecution, autocast_dtype, parse_args
 from agd.jobs.metrics import RunningStats, UpdateSize, summary_line
 from agd.models.gpt import GPT, GPTConfig
 from agd.optim import registry
-from agd.optim.schedule import warmup_cosine
 from agd.plan.specs import EVAL_SEED, LMRun
 
 COLUMNS = [
@@ -71,16 +71,16 @@ class LMTraining(run_dir.RunState):
 
     columns = COLUMNS
 
-    def __init__(self, args, spec: LMRun, data: TokenData, model: GPT, optimizer, device: torch.device, out: Path,
-                 ranks: distributed.Ranks = distributed.Ranks()):
+    def __init__(self, spec: LMRun, execution: LMExecution, data: TokenData, model: GPT, optimizer,
+                 device: torch.device, out: Path, ranks: distributed.Ranks = distributed.Ranks()):
         super().__init__(out, device, ranks)
-        self.args, self.spec, self.data, self.model, self.opt = args, spec, data, model, optimizer
+        self.spec, self.execution, self.data, self.model, self.opt = spec, execution, data, model, optimizer
         self.entry = registry.get(spec.optimizer)
-        self.autocast = autocast_dtype(args, device)
-        compiled = torch.compile(model) if use_compile(args, device) else model
-        self.net = distributed.data_parallel(compiled, device, ranks)
+        self.autocast = autocast_dtype(execution, device)
+        self.compiled = compilation.use_compile(execution.compile, device)
+        self.net = distributed.data_parallel(torch.compile(model) if self.compiled else model, device, ranks)
         self.update_size = UpdateSize(p for p in model.parameters() if p.requires_grad)
-        self.tokens_per_iter = args.batch_size * args.block_size * args.grad_accum
+        self.tokens_per_iter = spec.batch_size * spec.block_size * spec.grad_accum
 
         self.iteration = 0        # optimizer steps taken
         self.interval = Interval(device)
@@ -90,7 +90,7 @@ class LMTraining(run_dir.RunState):
 
     def state_dict(self) -> dict:
         return {
-            **super().state_dict(), "identity": self.spec.identity(), "model": self.model.state_dict(),
+            **super().state_dict(), "model": self.model.state_dict(),
             "optimizer": self.opt.state_dict(), "iteration": self.iteration, "interval": self.interval.state_dict(),
             "last_lr": self.last_lr,
         }
@@ -111,19 +111,19 @@ class LMTraining(run_dir.RunState):
         """Advance to --max-iters; returns 'completed', 'diverged' or 'stopped' (by a signal)."""
         if not self.rows:
             self.add_row()
-        progress = tqdm(total=self.args.max_iters, initial=self.iteration, leave=False, desc="iterations",
+        progress = tqdm(total=self.spec.max_iters, initial=self.iteration, leave=False, desc="iterations",
                         file=sys.stderr, disable=None if self.ranks.is_main else True)
         with progress:
-            while self.iteration < self.args.max_iters:
+            while self.iteration < self.spec.max_iters:
                 began = time.perf_counter()
                 self.train_iteration()
                 self.interval.train_seconds += time.perf_counter() - began
                 progress.update()
-                if self.iteration % self.args.eval_interval == 0 or self.iteration == self.args.max_iters:
+                if self.iteration % self.spec.eval_interval == 0 or self.iteration == self.spec.max_iters:
                     row = self.add_row()
                     if not (math.isfinite(row["train_loss"]) and math.isfinite(row["val_loss"])):
                         return "diverged"
-                    if time.monotonic() - self.last_checkpoint >= self.args.checkpoint_every:
+                    if time.monotonic() - self.last_checkpoint >= self.execution.checkpoint_every:
                         self.save_checkpoint()
                 if self.stop_requested(stop):
                     return "stopped"
@@ -136,43 +136,36 @@ class LMTraining(run_dir.RunState):
 
     def micro_batches(self) -> list[int]:
         """Indices of the micro-batches this rank computes in this iteration (every world-th of them)."""
-        first = self.iteration * self.args.grad_accum
-        return list(range(first + self.ranks.rank, first + self.args.grad_accum, self.ranks.world))
+        first = self.iteration * self.spec.grad_accum
+        return list(range(first + self.ranks.rank, first + self.spec.grad_accum, self.ranks.world))
 
     def train_iteration(self) -> None:
-        args = self.args
-        if self.entry.scheduled:
-            lr = self.scheduled_lr(self.iteration)
-            for group in self.opt.param_groups:
-                group["lr"] = lr
+        run = self.spec
+        lr = self.entry.set_rate(self.opt, run, self.iteration)
         indices = self.micro_batches()
         for i, index in enumerate(indices):
-            x, y = self.data.batch("train", args.batch_size, args.block_size, seed=args.seed, index=index)
-            if args.dropout:
-                seed_dropout(args.seed, index)
+            x, y = self.data.batch("train", run.batch_size, run.block_size, seed=run.seed, index=index)
+            if run.dropout:
+                seed_dropout(run.seed, index)
             # DDP all-reduces on the last micro-batch only; each contributes 1/grad_accum of the mean.
             sync = i == len(indices) - 1 or not self.ranks.active
             with (nullcontext() if sync else self.net.no_sync()), self.forward_context():
                 _, loss = self.net(x, y)
-            (loss * (self.ranks.world / args.grad_accum)).backward()
-        if args.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), args.grad_clip)
+            (loss * (self.ranks.world / run.grad_accum)).backward()
+        if run.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), run.grad_clip)
         self.update_size.snapshot()
         self.opt.step()
         self.entry.after_step(self.opt)
-        if self.entry.scheduled:
-            self.last_lr = self.opt.param_groups[0]["lr"]
+        if lr is not None:
+            self.last_lr = lr
         self.interval.update.add(self.update_size.measure())
-        if self.entry.is_agd:
-            self.interval.eta.add(self.opt.eta_tensor)
+        eta = self.entry.eta(self.opt)
+        if eta is not None:
+            self.interval.eta.add(eta)
         self.opt.zero_grad(set_to_none=True)
         self.iteration += 1
         self.interval.tokens += self.tokens_per_iter
-
-    def scheduled_lr(self, iteration: int) -> float:
-        a = self.args
-        return warmup_cosine(iteration, lr=a.lr, min_lr=a.min_lr, warmup_iters=a.warmup_iters,
-                             decay_iters=a.lr_decay_iters)
 
     @torch.no_grad()
     def estimate_loss(self, split: str) -> float:
@@ -183,14 +176,14 @@ class LMTraining(run_dir.RunState):
     def mean_loss(self, split: str) -> float:
         self.model.eval()
         total = torch.zeros((), dtype=torch.float64, device=self.device)
-        for index in range(self.ranks.rank, self.args.eval_iters, self.ranks.world):
-            x, y = self.data.batch(split, self.args.batch_size, self.args.block_size, seed=EVAL_SEED, index=index)
+        for index in range(self.ranks.rank, self.spec.eval_iters, self.ranks.world):
+            x, y = self.data.batch(split, self.spec.batch_size, self.spec.block_size, seed=EVAL_SEED, index=index)
             with self.forward_context():
                 _, loss = self.model(x, y)
             total += loss.double()
         self.model.train()
         (total,) = distributed.sum_over_ranks(self.ranks, [total], self.device)
-        return total / self.args.eval_iters
+        return total / self.spec.eval_iters
 
     def add_row(self) -> dict:
         eta_mean, eta_min, eta_max = self.interval.eta.summary()
@@ -208,7 +201,7 @@ class LMTraining(run_dir.RunState):
         self.rows.append(row)
         self.interval = Interval(self.device)
         if self.ranks.is_main:
-            print(interval_summary(row, self.args.max_iters), flush=True)
+            print(interval_summary(row, self.spec.max_iters), flush=True)
         self.flush_metrics()
         return row
 
@@ -221,21 +214,33 @@ def interval_summary(row: dict, max_iters: int) -> str:
                         [f"train loss {row['train_loss']:.4f}", f"val loss {row['val_loss']:.4f}"], row, after)
 
 
-def device_problem(args, device: torch.device) -> str | None:
-    if args.precision == "bfloat16" and device.type != "cuda":
+def device_problem(execution: LMExecution, device: torch.device) -> str | None:
+    if execution.precision == "bfloat16" and device.type != "cuda":
         return "--precision bfloat16 is for CUDA; this run is on the CPU: use --precision float32 (or auto)"
     return None
 
 
-def overshoot(args, state: dict) -> str | None:
-    if state["iteration"] > args.max_iters:
-        return f"{state['iteration']} iterations, more than --max-iters {args.max_iters}"
+def overshoot(spec: LMRun, state: dict) -> str | None:
+    if state["iteration"] > spec.max_iters:
+        return f"{state['iteration']} iterations, more than --max-iters {spec.max_iters}"
     return None
 
 
-def build(args, spec: LMRun, device: torch.device, ranks: distributed.Ranks, out: Path) -> LMTraining:
+def precision(execution: LMExecution, device: torch.device) -> str:
+    return str(autocast_dtype(execution, device) or torch.float32).removeprefix("torch.")
+
+
+def inputs(spec: LMRun, execution: LMExecution, device: torch.device) -> dict:
+    """Beside the spec, what changes a GPT run's numbers: the text as prepared (its tokens and vocabulary) and
+    the precision of the forward pass."""
+    return {"data": text_data(prepare_text(spec.text, execution.data_dir, root=execution.text_root)),
+            "precision": precision(execution, device)}
+
+
+def build(spec: LMRun, execution: LMExecution, device: torch.device, ranks: distributed.Ranks,
+          out: Path) -> LMTraining:
     try:
-        data = load_text(spec.text, args.data_dir, device=device, root=args.text_root)
+        data = load_text(spec.text, execution.data_dir, device=device, root=execution.text_root)
     except (RuntimeError, ValueError, FileNotFoundError) as e:
         raise JobError(str(e)) from e
     if spec.block_size >= min(data.train_tokens, data.val_tokens):
@@ -244,9 +249,9 @@ def build(args, spec: LMRun, device: torch.device, ranks: distributed.Ranks, out
     entry = registry.get(spec.optimizer)
     config = GPTConfig(vocab_size=model_vocab_size(data), block_size=spec.block_size, n_layer=spec.n_layer,
                        n_head=spec.n_head, n_embd=spec.n_embd, dropout=spec.dropout, bias=spec.bias,
-                       parametrization="agd" if entry.is_agd else "standard")
+                       parametrization=entry.parametrization)
     model = GPT(config).to(device)
-    training = LMTraining(args, spec, data, model, entry.build(registry.LM, model, spec), device, out, ranks)
+    training = LMTraining(spec, execution, data, model, entry.build(registry.LM, model, spec), device, out, ranks)
     if ranks.is_main:
         print(f"{spec.text}: {data.train_tokens:,} training tokens, vocabulary {data.vocab_size}, unigram "
               f"entropy {data.unigram_entropy:.4f} nats/token; GPT {model.num_params(False):,} parameters",
@@ -254,16 +259,16 @@ def build(args, spec: LMRun, device: torch.device, ranks: distributed.Ranks, out
     return training
 
 
-def record(args, training: LMTraining, device: torch.device) -> dict:
+def record(training: LMTraining, device: torch.device) -> dict:
     final = training.rows[-1]
     finite = [r for r in training.rows if math.isfinite(r["val_loss"])]
     best = min(finite, key=lambda r: r["val_loss"]) if finite else final
     speeds = [r["tokens_per_s"] for r in training.rows if r["tokens_per_s"]]
     return {
-        "precision": str(training.autocast or torch.float32).removeprefix("torch."),
-        "compiled": use_compile(args, device),
+        "precision": precision(training.execution, device),
+        "compiled": training.compiled,
         "model": training.model.describe(),
-        "L": training.opt.L if training.entry.is_agd else None,
+        "L": training.entry.depth(training.opt),
         "text": {"name": training.data.name, "vocab_size": training.data.vocab_size,
                  "train_tokens": training.data.train_tokens, "val_tokens": training.data.val_tokens,
                  "unigram_entropy": training.data.unigram_entropy},
@@ -276,7 +281,7 @@ def record(args, training: LMTraining, device: torch.device) -> dict:
     }
 
 
-def ended(args, training: LMTraining, status: str) -> None:
+def ended(training: LMTraining, status: str) -> None:
     final = training.rows[-1]
     print(f"final validation loss {final['val_loss']:.4f} nats/token after {training.iteration} iterations; "
           f"unigram entropy of the validation text {training.data.unigram_entropy:.4f}")
@@ -290,7 +295,7 @@ def memory_problem(spec: LMRun, device: torch.device) -> str | None:
 
 
 JOB = Job(prog=LMRun.program, parse_args=parse_args, overshoot=overshoot, build=build, record=record,
-          memory_problem=memory_problem, device_problem=device_problem, ended=ended)
+          memory_problem=memory_problem, device_problem=device_problem, ended=ended, inputs=inputs)
 main = JOB.main
 
 

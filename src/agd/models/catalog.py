@@ -6,6 +6,7 @@ CIFAR_ONLY = ("vgg16", "resnet18")  # built for 32x32 inputs; resnet50 also has 
 LOSSES = ("mse", "xent")
 CIFAR_SIZE = 32  # the side of the inputs the CIFAR nets are built for
 DEFAULT_FCN_DEPTH = 10
+LABELS = {"fcn": "FCN", "resnet18": "ResNet-18", "resnet50": "ResNet-50", "vgg16": "VGG-16"}  # as the paper names them
 
 
 def check_arch(arch: str) -> None:

@@ -131,6 +131,11 @@ class AGD(torch.optim.Optimizer):
         return self._summary(groups, self._slice_norms(groups))
 
     @torch.no_grad()
+    def eta_from_gradients(self) -> torch.Tensor:
+        """eta = log((1 + sqrt(1 + 4G)) / 2) of the current .grad fields, without a step (AGD's rate at init)."""
+        return eta_from_gradient_summary(self.gradient_summary())
+
+    @torch.no_grad()
     def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
         loss = None
         if closure is not None:

@@ -41,6 +41,10 @@ def _nothing(optimizer) -> None:
     return None
 
 
+def _no_rate(optimizer, run, iteration: int) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class Optimizer:
     """One optimizer: its name, family, what it owns of a run's settings and the hooks a loop calls.
@@ -51,10 +55,18 @@ class Optimizer:
     optimizer of the tuned family has its rate tuned on a grid; the others run at their defaults. `horizon`:
     its schedule spans the run's length (a warmup or an annealing), so runs of different lengths are different
     runs (the image spec's `horizon`). `usage` is how its authors say to run it, quoted with the source, which
-    its builder follows.
-    Hooks: `evaluating(opt, model, batches)` is entered around every evaluation (DoG swaps its averaged
-    weights in, Schedule-Free moves to its evaluation point and recomputes BatchNorm statistics there from
-    `batches()`); `after_step(opt)` runs after each step.
+    its builder follows. `parametrization` is how a GPT is built for it (agd.models.gpt).
+
+    Hooks, what a training loop does differently per optimizer:
+    - `evaluating(opt, model, batches)` is entered around every evaluation (DoG swaps its averaged weights in,
+      Schedule-Free moves to its evaluation point and recomputes BatchNorm statistics there from `batches()`);
+    - `set_rate(opt, run, iteration)` runs before each step and returns the learning rate it set (AdamW's
+      warmup + cosine schedule), or None;
+    - `after_step(opt)` runs after each step;
+    - `eta(opt)`: the automatic learning rate of the last step as a 0-d tensor, or None;
+    - `eta_at_init`: given, the epoch-0 pass computes the gradients at initialisation and logs
+      `eta_at_init(opt)`, the rate they would give, without a step;
+    - `depth(opt)`: the L that divides its updates, for run.json, or None.
     """
 
     name: str
@@ -68,11 +80,15 @@ class Optimizer:
     knob: str = "lr"
     init: str = PYTORCH_DEFAULT
     trains_bias: bool = True
-    scheduled: bool = False  # the job sets each step's learning rate from a warmup + cosine schedule
     horizon: bool = False
     usage: str = ""
+    parametrization: str = "standard"
     evaluating: Callable[..., AbstractContextManager] = _unchanged
+    set_rate: Callable[[Any, Any, int], float | None] = _no_rate
     after_step: Callable[[Any], None] = _nothing
+    eta: Callable[[Any], Any] = _nothing
+    eta_at_init: Callable[[Any], Any] | None = None
+    depth: Callable[[Any], int | None] = _nothing
 
     @property
     def tuned(self) -> bool:
@@ -86,6 +102,11 @@ class Optimizer:
     @property
     def is_agd(self) -> bool:
         return self.family == AGD
+
+    @property
+    def scheduled(self) -> bool:
+        """Its learning rate follows a schedule that the loop applies through `set_rate`."""
+        return self.set_rate is not _no_rate
 
     @property
     def jobs(self) -> tuple[str, ...]:
@@ -243,6 +264,29 @@ def _schedule_free_evaluating(opt, model=None, batches=None):
     return schedule_free_evaluation(opt, model, batches)
 
 
+def _agd_eta(opt):
+    return opt.eta_tensor
+
+
+def _agd_eta_at_init(opt):
+    return opt.eta_from_gradients()
+
+
+def _agd_depth(opt) -> int:
+    return opt.L
+
+
+def _warmup_cosine(opt, run, iteration: int) -> float:
+    """nanoGPT's schedule, applied to every parameter group."""
+    from agd.optim.schedule import warmup_cosine
+
+    lr = warmup_cosine(iteration, lr=run.lr, min_lr=run.min_lr, warmup_iters=run.warmup_iters,
+                       decay_iters=run.lr_decay_iters)
+    for group in opt.param_groups:
+        group["lr"] = lr
+    return lr
+
+
 def trainable(model) -> list:
     return [p for p in model.parameters() if p.requires_grad]
 
@@ -252,12 +296,14 @@ def _adamw_schedule(settings: dict, max_iters: int) -> dict:
 
 
 AGD_GREEN, ADAM_ORANGE, SGD_RED = "#2ca02c", "#ff7f0e", "#d62728"  # the paper's colours
+# What every AGD variant tells a loop: its eta per step and at init, and its depth L.
+AGD_HOOKS = dict(eta=_agd_eta, eta_at_init=_agd_eta_at_init, depth=_agd_depth)
 
 REGISTRY: dict[str, Optimizer] = {entry.name: entry for entry in (
     Optimizer("agd", AGD, "AGD", AGD_GREEN, {IMAGE: _agd, LM: _transformer_agd}, settings=("gain",), knob="gain",
-              init=ORTHOGONAL, trains_bias=False),
+              init=ORTHOGONAL, trains_bias=False, parametrization="agd", **AGD_HOOKS),
     Optimizer("agd-bias", AGD, "AGD (bias)", AGD_GREEN, {IMAGE: _agd_bias}, settings=("gain",), knob="gain",
-              init=ORTHOGONAL),
+              init=ORTHOGONAL, **AGD_HOOKS),
     # The paper's "default" rates for the untuned baselines (showcase figure).
     Optimizer("adam", TUNED, "Adam", ADAM_ORANGE, {IMAGE: _adam}, settings=("lr",), defaults={"lr": 1e-3}),
     Optimizer("sgd", TUNED, "SGD", SGD_RED, {IMAGE: _sgd}, settings=("lr",), defaults={"lr": 0.1}),
@@ -297,7 +343,7 @@ REGISTRY: dict[str, Optimizer] = {entry.name: entry for entry in (
                         "grad_clip"),
               defaults={"lr": 1e-3, "warmup_iters": 100, "beta1": 0.9, "beta2": 0.99, "weight_decay": 0.1,
                         "grad_clip": 1.0},
-              derived=_adamw_schedule, scheduled=True),
+              derived=_adamw_schedule, set_rate=_warmup_cosine),
 )}
 
 

@@ -23,6 +23,11 @@ JOB_KEY = ["figures", "dataset", "arch", "loss", "gpus", "enabled"]
 ORDER = ["batch_size", "depth", "width", "bias", "optimizer", "lr", "seed", "run"]
 
 
+def shares_gpu(runs: list[Mapping]) -> bool:
+    """Whether the job training `runs` takes one job slot of a GPU (FCNs, one GPU each) rather than whole GPUs."""
+    return all(run["arch"] == "fcn" and int(run["gpus"]) == 1 for run in runs)
+
+
 def bundle_name(runs: list[Mapping]) -> str:
     first = runs[0]
     digest = hashlib.sha1("\n".join(sorted(run["run"] for run in runs)).encode()).hexdigest()[:10]

@@ -95,14 +95,18 @@ def gpt_flops_per_token(run: Mapping) -> float:
     return 2 * weights + 2 * layers * int(run["block_size"]) * d
 
 
-def lm_runtime_minutes(run: Mapping, attempt: int = 1, device: str = "cuda") -> int:
-    """SLURM time limit of a transformer run; a retry after a timeout resumes with more time."""
+def lm_training_seconds(run: Mapping, device: str = "cuda") -> float:
+    """A transformer run's estimated training time, its evaluations included."""
     sequence = int(run["batch_size"]) * int(run["block_size"])
     trained = int(run["max_iters"]) * int(run["grad_accum"]) * sequence
     evaluated = (int(run["max_iters"]) // int(run["eval_interval"]) + 2) * 2 * int(run["eval_iters"]) * sequence
     flops = gpt_flops_per_token(run) * (3 * trained + evaluated)
-    throughput = GPU_FLOPS * gpus(run) if device == "cuda" else CPU_FLOPS
-    return limit_minutes(STARTUP_SECONDS + flops / throughput, attempt)
+    return flops / (GPU_FLOPS * gpus(run) if device == "cuda" else CPU_FLOPS)
+
+
+def lm_runtime_minutes(run: Mapping, attempt: int = 1, device: str = "cuda") -> int:
+    """SLURM time limit of a transformer run; a retry after a timeout resumes with more time."""
+    return limit_minutes(STARTUP_SECONDS + lm_training_seconds(run, device), attempt)
 
 
 def lm_mem_mb(run: Mapping) -> int:

@@ -14,6 +14,8 @@ from jsonschema.exceptions import best_match
 from agd.data.catalog import DATASETS, TEXTS
 from agd.models.catalog import ARCHS, LOSSES
 from agd.optim import registry
+from agd.plan import roles
+from agd.plan.checks import SLOTS_PER_GPU
 from agd.plan.errors import ConfigError
 from agd.plan.grid import FIGURES
 from agd.plan.tuning import TUNING_RULES, VALIDATION_RULES
@@ -48,6 +50,7 @@ def schema(path: Path = SCHEMA) -> dict:
     # its validation split only.
     document["properties"]["tuning_rule"]["enum"] = [rule for rule in TUNING_RULES if rule not in VALIDATION_RULES]
     defs["peers"]["properties"]["tuning"]["properties"]["rule"]["enum"] = list(VALIDATION_RULES)
+    defs["preset"]["properties"]["jobs_per_gpu"]["maximum"] = SLOTS_PER_GPU.maximum
     defs["preset"]["properties"]["figures"]["properties"] = {name: {"$ref": "#/$defs/figure"} for name in FIGURES}
     for job, panels in PANEL_DEFS.items():
         for panel in panels:
@@ -58,8 +61,15 @@ def schema(path: Path = SCHEMA) -> dict:
     return document
 
 
+def _is_integer(checker, instance) -> bool:
+    """JSON Schema counts 1.0 as an integer; here it is not: a seed or width written 1.0 would name another run
+    (seed1.0) than 1, so it is refused for the key that holds it."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
 def _with_defaults(validator_class):
-    """A validator that fills in each property's schema default where the config leaves it out."""
+    """A validator that fills in each property's schema default where the config leaves it out, and whose
+    integers are integers (see _is_integer)."""
     check_properties = validator_class.VALIDATORS["properties"]
 
     def properties(validator, props, instance, subschema) -> Iterator:
@@ -69,13 +79,16 @@ def _with_defaults(validator_class):
                     instance.setdefault(name, prop["default"])
         yield from check_properties(validator, props, instance, subschema)
 
-    return jsonschema.validators.extend(validator_class, {"properties": properties})
+    checker = validator_class.TYPE_CHECKER.redefine("integer", _is_integer)
+    return jsonschema.validators.extend(validator_class, {"properties": properties}, type_checker=checker)
 
 
 def validate(config: dict, path: Path = SCHEMA) -> None:
-    """Raise ConfigError naming the first key that breaks the schema; fill the schema's defaults in place."""
+    """Raise ConfigError naming the first key that breaks the schema (or a panel role its figure lacks); fill the
+    schema's defaults in place."""
     document = schema(path)
     error = best_match(_with_defaults(Draft202012Validator)(document).iter_errors(config))
     if error is not None:
         where = ".".join(str(part) for part in error.absolute_path) or "(top level)"
         raise ConfigError(f"config.yaml: {where}: {error.message}")
+    roles.check(config)

@@ -1,6 +1,8 @@
-"""config.yaml read strictly, before Snakemake reads it: a YAML syntax error is named by line and column, and a
-key given twice in one mapping (which YAML loaders resolve silently by keeping the last, dropping a whole figure
-or panel) is an error naming the key and both lines."""
+"""config.yaml read strictly, before Snakemake reads it: a YAML syntax error, or bytes that are not UTF-8, are
+named by line and column, and a key given twice in one mapping (which YAML loaders resolve silently by keeping
+the last, dropping a whole figure or panel) is an error naming the key and both lines. Merge keys
+(`<<: *anchor`) are YAML's own way to share settings: the keys a mapping gives itself override the merged ones,
+as YAML specifies, and only a key the mapping itself gives twice is an error."""
 
 from pathlib import Path
 
@@ -13,9 +15,14 @@ class StrictLoader(yaml.SafeLoader):
     """SafeLoader that refuses duplicate keys."""
 
 
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 def _mapping(loader: StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
     seen: dict = {}
     for key_node, _ in node.value:
+        if key_node.tag == MERGE_TAG:
+            continue
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(
@@ -31,8 +38,16 @@ StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _ma
 def load(path: Path) -> dict:
     """The file's contents; ConfigError with the file, line and column of a syntax error or a duplicate key."""
     path = Path(path)
+    data = path.read_bytes()
     try:
-        return yaml.load(path.read_text(), Loader=StrictLoader) or {}
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise ConfigError(f"{path}, line {line}, column {column}: byte {data[e.start]:#04x} is not UTF-8 text; "
+                          "save the file as UTF-8") from None
+    try:
+        return yaml.load(text, Loader=StrictLoader) or {}
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)

@@ -14,7 +14,7 @@ import pandas as pd
 from agd.data.catalog import dataset_info
 from agd.models.catalog import default_width
 from agd.optim import registry
-from agd.plan import peers
+from agd.plan import peers, roles
 from agd.plan.errors import ConfigError
 from agd.plan.specs import ImageRun
 from agd.plan.table import member, unique_runs
@@ -74,12 +74,12 @@ def panel_specs(panel: dict) -> Iterator[ImageRun]:
 
 
 def membership(config: dict) -> pd.DataFrame:
-    """One row per (figure, panel, run) of the chosen preset, ImageNet rows marked enabled=False when off; then
-    the peers block's (agd.plan.peers), each with its role."""
+    """One row per (figure, panel, run) of the chosen preset with its panel's role (agd.plan.roles), ImageNet rows
+    marked enabled=False when off; then the peers block's (agd.plan.peers), each with its role in the study."""
     preset = preset_of(config)
     imagenet_enabled = bool(config.get("imagenet", {}).get("enabled", False))
     rows = [
-        member(spec, figure=figure, panel=panel_name, gpus=panel.get("gpus", 1),
+        member(spec, figure=figure, panel=panel_name, **{roles.COLUMN: panel.get("role")}, gpus=panel.get("gpus", 1),
                enabled=panel["dataset"] != "imagenet" or imagenet_enabled)
         for figure, figure_spec in preset["figures"].items()
         for panel_name, panel in figure_spec["panels"].items()

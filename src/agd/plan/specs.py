@@ -44,12 +44,25 @@ def setting(default, *, help: str = "", role: str = KEY, flag: str | None = None
                                                             column=column, group=group, bounds=bounds, added=added))
 
 
-def _value_type(annotation) -> type:
+def value_type(annotation) -> type:
     """int for `int | None`, and so on."""
     if isinstance(annotation, types.UnionType):
         (kind,) = [t for t in annotation.__args__ if t is not type(None)]
         return kind
     return annotation
+
+
+def add_flag(target, flag: str, kind: type, default=None, choices=None, help: str | None = None,
+             required: bool = False) -> None:
+    """A typed setting as a command-line flag of `target` (a parser or argument group): a bool as a bare flag,
+    --no-NAME for one that is on by default."""
+    if kind is bool and default:
+        target.add_argument("--no-" + flag.removeprefix("--"), dest=flag.removeprefix("--").replace("-", "_"),
+                            action="store_false", help=help)
+    elif kind is bool:
+        target.add_argument(flag, action="store_true", help=help)
+    else:
+        target.add_argument(flag, type=kind, default=default, choices=choices, required=required, help=help)
 
 
 def _missing(value) -> bool:
@@ -101,7 +114,7 @@ class RunSpec:
     @classmethod
     def fields(cls) -> tuple[Field, ...]:
         return tuple(
-            Field(f.name, _value_type(f.type), f.default, f.metadata["role"],
+            Field(f.name, value_type(f.type), f.default, f.metadata["role"],
                   f.metadata["flag"] or "--" + f.name.replace("_", "-"), f.metadata["help"], f.metadata["choices"],
                   None if f.metadata["column"] is False else f.metadata["column"] or f.name, f.metadata["group"],
                   f.metadata["bounds"], f.metadata["added"])
@@ -142,10 +155,7 @@ class RunSpec:
                 if f.group not in groups:
                     groups[f.group] = parser.add_argument_group(f.group)
                 target = groups[f.group]
-            if f.kind is bool:
-                target.add_argument(f.flag, action="store_true", help=f.help)
-            else:
-                target.add_argument(f.flag, type=f.kind, default=f.default, choices=f.choices, help=f.help or None)
+            add_flag(target, f.flag, f.kind, f.default, f.choices, f.help or None)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace):
@@ -155,6 +165,10 @@ class RunSpec:
                       for f in cls.fields()})
 
     # --- identity and tables ---
+
+    def settings(self) -> dict:
+        """Every setting, keyed as on the command line (`from_args` reads them back)."""
+        return {f.dest: getattr(self, f.name) for f in self.fields()}
 
     def identity(self) -> dict:
         """What a finished run or checkpoint in a run directory must match, keyed as on the command line."""

@@ -2,7 +2,6 @@
 checks made before any job."""
 
 import ast
-import os
 import shlex
 import sys
 from collections.abc import Mapping
@@ -10,9 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from agd.data import catalog
 from agd.data.catalog import DOWNLOADABLE, imagenet_missing
-from agd.plan import bundles
-from agd.plan.specs import ImageRun, LMRun, RunSpec
+from agd.plan import bundles, lm_grid
+from agd.plan.specs import LMRun, RunSpec
 
 RUNS_DIR = "results/runs"
 BUNDLES_DIR = "results/bundles"
@@ -25,7 +25,7 @@ def data_marker(dataset: str, data_dir: str, smoke: bool = False) -> list[str]:
 
 
 def imagenet_root(config: Mapping) -> str | None:
-    return config.get("imagenet", {}).get("root") or os.environ.get("IMAGENET_PATH")
+    return catalog.imagenet_root(config.get("imagenet", {}).get("root"))
 
 
 def execution_args(preset: Mapping, config: Mapping) -> list:
@@ -48,13 +48,6 @@ def command(spec: RunSpec, preset: Mapping, config: Mapping) -> str:
     return shlex.join(str(a) for a in [*spec.argv(), *execution_args(preset, config)])
 
 
-def train_command(run: Mapping, preset: Mapping, config: Mapping) -> str:
-    """The agd-train command line of one run-table row (without --out), with the preset's device and threads."""
-    spec = ImageRun.from_row(run)
-    extra = image_args(config, [spec.dataset])
-    return command(spec, preset, config) + (" " + shlex.join(extra) if extra else "")
-
-
 def bundle_command(runs: pd.DataFrame, preset: Mapping, config: Mapping, runs_dir: str = RUNS_DIR) -> str:
     """agd.jobs.bundle's command line for a bundle's runs (without --manifest), with the preset's device and threads."""
     extra = image_args(config, runs["dataset"])
@@ -70,8 +63,24 @@ def tuned_command(job: Mapping, preset: Mapping, config: Mapping) -> str:
     return shlex.join(str(a) for a in args)
 
 
-def python() -> str:
+def python(conda: bool, src: Path) -> str:
+    """How a rule's shell command starts Python with agd importable: this interpreter, which has the project
+    installed; or, where Snakemake deploys the rule's conda environment, that environment's python with the
+    workflow's own src/ on its path (conda copies the environment file, so it cannot install the checkout)."""
+    if conda:
+        return f"PYTHONPATH={shlex.quote(str(src))}${{PYTHONPATH:+:$PYTHONPATH}} python"
     return shlex.quote(sys.executable)
+
+
+def runs_dir(metrics: list[str], runs, default: str) -> str:
+    """The folder that holds `runs`, read from a rule's inputs that are their metrics.csv files
+    (<folder>/<run>/metrics.csv), `default` when the rule has none: the rule finds its runs where its inputs are,
+    which a storage provider may have moved, rather than writing the folder again."""
+    for path in metrics:
+        for run in runs:
+            if path.endswith(f"/{run}/metrics.csv"):
+                return path[:-len(f"/{run}/metrics.csv")]
+    return default
 
 
 def imagenet_problem(config: Mapping, runs: pd.DataFrame) -> str | None:
@@ -99,6 +108,18 @@ def cuda_problem(preset_name: str, preset: Mapping) -> str | None:
         return None
     return (f"preset {preset_name!r} trains on CUDA but this machine has no CUDA device: run it on a GPU "
             "machine, submit it with --profile profiles/slurm, or use --config preset=quick (CPU)")
+
+
+def figure_notes(config: Mapping, preset: Mapping, figure: str) -> list[str]:
+    """What config.yaml notes about a figure's panels (or, for the peers' figures, about the peers block)."""
+    if figure in preset["figures"]:
+        panels = preset["figures"][figure]["panels"]
+    elif figure == lm_grid.FIGURE:
+        panels = lm_grid.transformer_panels(config)
+    else:
+        note = preset.get("peers", {}).get("note")
+        return [note] if note else []
+    return [f"{name}: {panel['note']}" for name, panel in panels.items() if "note" in panel]
 
 
 # --- transformer runs ---

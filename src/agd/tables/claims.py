@@ -1,24 +1,26 @@
 """The paper's claims (paper/claims.csv) checked on the runs just made: results/claims.csv.
 
 Each claim names a check here. A check reads the aggregated figure tables (the rows each panel shows, their
-final rows) and returns a verdict: `holds`, `fails`, or `not testable here` with the reason (not run in this
-preset, or too short to show the effect), and what it measured beside the paper's value. A verdict is about
-these runs: their preset, data and length are written next to it, and a claim made on CIFAR-10 over 2000
-epochs that holds on mnist5k over 10 is reported as holding there, not as reproduced.
+final rows), finding a panel by its role (agd.plan.roles), and returns a verdict (agd.tables.measured): `holds`,
+`fails`, or `not testable here` with the reason (not run in this preset, or too short to show the effect), and
+what it measured beside the paper's value. A verdict is about these runs: their preset, data and length are
+written next to it, and a claim made on CIFAR-10 over 2000 epochs that holds on mnist5k over 10 is reported as
+holding there, not as reproduced.
 """
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from agd.optim import registry
-from agd.tables.init_check import OBJECTIVE_RANGE
-from agd.tables.selection import epoch_rows, ran
+from agd.tables.measured import (
+    OBJECTIVE_AT_INIT, UNTESTABLE, Verdict, absent, all_epochs, decades, finals, judged, panel, panel_shown, rises,
+    tuned_rate, untestable, within,
+)
+from agd.tables.selection import ran
 
-HOLDS, FAILS, UNTESTABLE = "holds", "fails", "not testable here"
 COLUMNS = ["id", "figure", "claim", "verdict", "measured", "paper", "reason", "preset", "dataset", "epochs", "source"]
 COMPARABLE_POINTS = 3.0      # "comparable": within this many points of test accuracy (the paper's own gaps are <= 2.6)
 FAILS_TO_TRAIN = 0.20        # "fails to train": final train accuracy at most chance (10%) plus 10 points
@@ -27,42 +29,8 @@ SATURATED = 0.99             # "train accuracy reaches 100%"
 DIP_ITERATIONS = 50          # "initially dip": the paper's eta minima sit at iterations 21-32 (paper_spec 2.5)
 
 
-@dataclass(frozen=True)
-class Verdict:
-    verdict: str
-    measured: str = ""
-    reason: str = ""
-
-
-def untestable(reason: str) -> Verdict:
-    return Verdict(UNTESTABLE, reason=reason)
-
-
-def shown(figure: pd.DataFrame | None, panel: str | None = None) -> pd.DataFrame:
-    """The epoch rows of the runs the figure shows (in one panel)."""
-    if figure is None or figure.empty:
-        return pd.DataFrame()
-    rows = figure if panel is None else figure[figure["panel"] == panel]
-    rows = epoch_rows(rows)
-    return rows[rows["selected"].astype(bool)] if "selected" in rows else rows
-
-
-def finals(rows: pd.DataFrame) -> pd.DataFrame:
-    return rows[rows["final"].astype(bool)] if not rows.empty else rows
-
-
 def pct(value: float) -> str:
     return "n/a" if value is None or pd.isna(value) else f"{100 * value:.1f}%"
-
-
-def missing(figure: pd.DataFrame | None, panel: str | None = None) -> str:
-    if figure is None:
-        return "the figure is not in this preset"
-    rows = figure if panel is None else figure[figure["panel"] == panel]
-    if rows.empty:
-        return f"panel {panel} is not in this preset"
-    reasons = sorted(set(rows["reason"].dropna()) - {""}) if "reason" in rows else []
-    return "not run: " + ("; ".join(reasons) or "no rows yet")
 
 
 def per_optimizer(rows: pd.DataFrame, column: str) -> dict[str, float]:
@@ -74,34 +42,31 @@ def per_optimizer(rows: pd.DataFrame, column: str) -> dict[str, float]:
 # --- the checks ---
 
 def defaults_fail(figure: pd.DataFrame | None) -> Verdict:
-    rows = shown(figure, "fcn")
-    train = per_optimizer(rows, "train_acc")
+    train = per_optimizer(panel_shown(figure, "default_rates"), "train_acc")
     if not {"agd", "adam", "sgd"} <= set(train):
-        return untestable(missing(figure, "fcn"))
+        return untestable(absent(figure, "default_rates"))
     measured = f"final train accuracy: AGD {pct(train['agd'])}, Adam {pct(train['adam'])}, SGD {pct(train['sgd'])}"
     fail = train["adam"] <= FAILS_TO_TRAIN and train["sgd"] <= FAILS_TO_TRAIN
-    return Verdict(HOLDS if fail and train["agd"] >= TRAINS else FAILS, measured)
+    return judged(fail and train["agd"] >= TRAINS, measured)
 
 
 def comparable_to_best_tuned(figure: pd.DataFrame | None) -> Verdict:
-    if figure is None:
-        return untestable(missing(figure))
-    sweep = finals(epoch_rows(figure[figure["panel"] == "resnet18_lr_sweep"]))
-    agd = sweep[sweep["optimizer"] == "agd"]["test_acc"]
-    tuned = sweep[sweep["optimizer"].map(lambda name: registry.get(name).tuned)]
+    sweep = finals(all_epochs(panel(figure, "lr_sweep")))  # every rate of the sweep, not only the tuned one
+    agd = sweep[sweep["optimizer"] == "agd"]["test_acc"] if not sweep.empty else sweep
+    tuned = sweep[sweep["optimizer"].map(lambda name: registry.get(name).tuned)] if not sweep.empty else sweep
     if agd.empty or tuned.empty:
-        return untestable(missing(figure, "resnet18_lr_sweep"))
+        return untestable(absent(figure, "lr_sweep"))
     best = tuned.groupby("optimizer")["test_acc"].max()
     gap = best.max() - agd.mean()
     measured = (f"final test accuracy: AGD {pct(agd.mean())}; best over the sweep: "
                 + ", ".join(f"{registry.get(name).label} {pct(value)}" for name, value in best.items()))
     if gap > 0:
         measured += f"; AGD {100 * gap:.1f} points below the best"
-    return Verdict(HOLDS if 100 * gap <= COMPARABLE_POINTS else FAILS, measured)
+    return judged(100 * gap <= COMPARABLE_POINTS, measured)
 
 
 def imagenet_top1(figure: pd.DataFrame | None) -> Verdict:
-    rows = shown(figure, "imagenet")
+    rows = panel_shown(figure, "imagenet")
     agd = rows[rows["optimizer"] == "agd"] if not rows.empty else rows
     if agd.empty:
         return untestable("ImageNet not run (imagenet.enabled is false, or its runs are missing)")
@@ -109,56 +74,54 @@ def imagenet_top1(figure: pd.DataFrame | None) -> Verdict:
     epochs = int(agd["epoch"].max())
     measured = f"best test accuracy {pct(best)} over {epochs} epochs"
     if epochs < 300:
-        return Verdict(UNTESTABLE, measured, f"{epochs} epochs; the paper's value comes after 311-350")
-    return Verdict(HOLDS if 100 * abs(best - 0.655) <= 1.0 else FAILS, measured)
+        return untestable(f"{epochs} epochs; the paper's value comes after 311-350", measured)
+    return judged(100 * abs(best - 0.655) <= 1.0, measured)
 
 
 def comparable_to_tuned_adam(figure: pd.DataFrame | None) -> Verdict:
     gaps, parts = [], []
-    for panel in ("fcn", "resnet18", "vgg16"):
-        acc = per_optimizer(shown(figure, panel), "test_acc")
+    for role in ("fcn", "resnet18", "vgg16"):
+        acc = per_optimizer(panel_shown(figure, role), "test_acc")
         if {"agd", "adam"} <= set(acc):
             gaps.append(100 * (acc["adam"] - acc["agd"]))
-            parts.append(f"{panel}: AGD {pct(acc['agd'])} vs Adam {pct(acc['adam'])}")
+            parts.append(f"{role}: AGD {pct(acc['agd'])} vs Adam {pct(acc['adam'])}")
     if not gaps:
-        return untestable(missing(figure))
-    return Verdict(HOLDS if max(gaps) <= COMPARABLE_POINTS else FAILS, "; ".join(parts),
-                   "" if len(gaps) == 3 else "only some panels ran")
+        return untestable(absent(figure))
+    return judged(max(gaps) <= COMPARABLE_POINTS, "; ".join(parts), "" if len(gaps) == 3 else "only some panels ran")
 
 
-def tuned_rate(figure: pd.DataFrame | None, optimizer: str) -> float:
-    rows = shown(figure, "fcn")
-    mine = rows[rows["optimizer"] == optimizer] if not rows.empty else rows
-    return float(mine["lr"].iloc[0]) if not mine.empty else math.nan
+def fig2_rates(figure: pd.DataFrame | None) -> tuple[float, float]:
+    """Adam's and SGD's tuned rates on Fig. 2's FCN."""
+    rows = panel(figure, "fcn")
+    return tuned_rate(rows, "adam"), tuned_rate(rows, "sgd")
 
 
 def tuned_rates(figure: pd.DataFrame | None) -> Verdict:
-    adam, sgd = tuned_rate(figure, "adam"), tuned_rate(figure, "sgd")
+    adam, sgd = fig2_rates(figure)
     if math.isnan(adam) or math.isnan(sgd):
-        return untestable(missing(figure, "fcn"))
-    return Verdict(HOLDS if math.isclose(adam, 1e-4) and math.isclose(sgd, 1e-1) else FAILS,
-                   f"Adam {adam:g}, SGD {sgd:g}")
+        return untestable(absent(figure, "fcn"))
+    return judged(math.isclose(adam, 1e-4) and math.isclose(sgd, 1e-1), f"Adam {adam:g}, SGD {sgd:g}")
 
 
 def three_decades(figure: pd.DataFrame | None) -> Verdict:
-    adam, sgd = tuned_rate(figure, "adam"), tuned_rate(figure, "sgd")
+    adam, sgd = fig2_rates(figure)
     if math.isnan(adam) or math.isnan(sgd):
-        return untestable(missing(figure, "fcn"))
-    decades = math.log10(sgd / adam)
-    return Verdict(HOLDS if round(decades) == 3 else FAILS, f"SGD's rate over Adam's: {decades:g} decades")
+        return untestable(absent(figure, "fcn"))
+    apart = decades(sgd, adam)
+    return judged(round(apart) == 3, f"SGD's rate over Adam's: {apart:g} decades")
 
 
 def sgd_objective(figure: pd.DataFrame | None) -> Verdict:
-    loss = per_optimizer(shown(figure, "fcn"), "train_loss")
+    loss = per_optimizer(panel_shown(figure, "fcn"), "train_loss")
     if not {"agd", "adam", "sgd"} <= set(loss):
-        return untestable(missing(figure, "fcn"))
+        return untestable(absent(figure, "fcn"))
     measured = f"final train objective: AGD {loss['agd']:.3g}, Adam {loss['adam']:.3g}, SGD {loss['sgd']:.3g}"
-    return Verdict(HOLDS if loss["sgd"] > max(loss["agd"], loss["adam"]) else FAILS, measured)
+    return judged(loss["sgd"] > max(loss["agd"], loss["adam"]), measured)
 
 
 def grid(figure: pd.DataFrame | None) -> pd.DataFrame:
     """Fig. 3's final rows as a (depth, width) table of final train loss, test accuracy and train accuracy."""
-    last = finals(shown(figure, "grid"))
+    last = finals(panel_shown(figure, "grid"))
     if last.empty:
         return last
     return last.assign(depth=last["depth"].astype(int), width=last["width"].astype(int)).reset_index(drop=True)
@@ -167,7 +130,7 @@ def grid(figure: pd.DataFrame | None) -> pd.DataFrame:
 def wider_better(figure: pd.DataFrame | None) -> Verdict:
     cells = grid(figure)
     if cells.empty:
-        return untestable(missing(figure, "grid"))
+        return untestable(absent(figure, "grid"))
     broken = []
     for depth, row in cells.sort_values("width").groupby("depth"):
         loss = row["train_loss"].to_numpy(float)
@@ -178,29 +141,29 @@ def wider_better(figure: pd.DataFrame | None) -> Verdict:
                                                           for i in np.flatnonzero(~drops)))
     measured = "a wider network ends at a lower objective at every depth" if not broken else \
         "not lower at " + "; ".join(broken)
-    return Verdict(FAILS if broken else HOLDS, measured)
+    return judged(not broken, measured)
 
 
 def depth_8_16_beat_32(figure: pd.DataFrame | None) -> Verdict:
     cells = grid(figure)
     if cells.empty or not {8, 16, 32} <= set(cells["depth"]):
-        return untestable(missing(figure, "grid") if cells.empty else "depths 8, 16 and 32 not all run")
+        return untestable(absent(figure, "grid") if cells.empty else "depths 8, 16 and 32 not all run")
     loss = cells.pivot_table(index="width", columns="depth", values="train_loss")
     worse = [f"width {w}" for w, row in loss.iterrows() if not (row[8] < row[32] and row[16] < row[32])]
     measured = "depth 8 and 16 end below depth 32 at every width" if not worse else \
         "not below depth 32 at " + ", ".join(worse)
-    return Verdict(FAILS if worse else HOLDS, measured)
+    return judged(not worse, measured)
 
 
 def extreme_cell(figure: pd.DataFrame | None, best: bool) -> Verdict:
     cells = grid(figure)
     if cells.empty:
-        return untestable(missing(figure, "grid"))
+        return untestable(absent(figure, "grid"))
     cell = cells.loc[cells["test_acc"].idxmax() if best else cells["test_acc"].idxmin()]
     measured = f"{pct(cell['test_acc'])} at depth {cell['depth']}, width {cell['width']}"
     wanted_depth = 4 if best else 2
     wanted_width = cells["width"].max() if best else cells["width"].min()
-    return Verdict(HOLDS if cell["depth"] == wanted_depth and cell["width"] == wanted_width else FAILS, measured)
+    return judged(cell["depth"] == wanted_depth and cell["width"] == wanted_width, measured)
 
 
 def best_cell(figure: pd.DataFrame | None) -> Verdict:
@@ -212,9 +175,9 @@ def worst_cell(figure: pd.DataFrame | None) -> Verdict:
 
 
 def two_phases(figure: pd.DataFrame | None) -> Verdict:
-    rows = shown(figure, "grid")
+    rows = panel_shown(figure, "grid")
     if rows.empty:
-        return untestable(missing(figure, "grid"))
+        return untestable(absent(figure, "grid"))
     saturated = [run for run, curve in rows.groupby("run") if curve["train_acc"].max() >= SATURATED]
     if not saturated:
         epochs = int(rows["epoch"].max())
@@ -225,16 +188,16 @@ def two_phases(figure: pd.DataFrame | None) -> Verdict:
         curve = rows[rows["run"] == run].sort_values("epoch")
         eta = curve["eta_mean"].to_numpy(float)
         peak = int(np.nanargmax(eta))
-        rises = eta[peak] > 1.1 * eta[1] if len(eta) > 1 else False
+        climbs = eta[peak] > 1.1 * eta[1] if len(eta) > 1 else False
         falls = eta[-1] <= 0.5 * eta[peak]
         near_saturation = curve["train_acc"].iloc[peak] >= 0.9
-        agree += rises and falls and near_saturation
+        agree += climbs and falls and near_saturation
     measured = f"{agree} of {len(saturated)} cells that reach {100 * SATURATED:.0f}% train accuracy show both phases"
-    return Verdict(HOLDS if 2 * agree >= len(saturated) else FAILS, measured)
+    return judged(2 * agree >= len(saturated), measured)
 
 
 def at_init(figure: pd.DataFrame | None) -> pd.DataFrame:
-    rows = shown(figure, "grid")
+    rows = panel_shown(figure, "grid")
     if rows.empty:
         return rows
     first = rows[rows["epoch"] == 0]
@@ -244,28 +207,28 @@ def at_init(figure: pd.DataFrame | None) -> pd.DataFrame:
 def eta_init_grows_with_width(figure: pd.DataFrame | None) -> Verdict:
     first = at_init(figure)
     if first.empty:
-        return untestable(missing(figure, "grid"))
+        return untestable(absent(figure, "grid"))
     eta = first.pivot_table(index="depth", columns="width", values="eta_mean")
-    broken = [f"depth {depth}" for depth, row in eta.iterrows() if not (np.diff(row.to_numpy(float)) > 0).all()]
+    broken = [f"depth {depth}" for depth, row in eta.iterrows() if not rises(row)]
     ends = "; ".join(f"depth {d}: {row.iloc[0]:.2f} (width {eta.columns[0]}) to {row.iloc[-1]:.2f} "
                      f"(width {eta.columns[-1]})" for d, row in eta.iloc[[0, -1]].iterrows())
-    return Verdict(FAILS if broken else HOLDS, f"eta at init, {ends}" + (f"; not rising at {', '.join(broken)}"
-                                                                           if broken else ""))
+    return judged(not broken, f"eta at init, {ends}" + (f"; not rising at {', '.join(broken)}" if broken else ""))
 
 
 def objective_at_init(figure: pd.DataFrame | None) -> Verdict:
     first = at_init(figure)
     if first.empty:
-        return untestable(missing(figure, "grid"))
+        return untestable(absent(figure, "grid"))
     low, high = first["train_loss"].min(), first["train_loss"].max()
-    inside = OBJECTIVE_RANGE[0] <= low and high <= OBJECTIVE_RANGE[1]
-    return Verdict(HOLDS if inside else FAILS, f"objective at init from {low:.3f} to {high:.3f} over the cells")
+    return judged(within(first["train_loss"], OBJECTIVE_AT_INIT),
+                  f"objective at init from {low:.3f} to {high:.3f} over the cells")
 
 
 def fig4_runs(figure: pd.DataFrame | None) -> dict[int, pd.DataFrame]:
-    if figure is None:
+    rows = panel(figure, "batch_sizes")
+    if rows.empty:
         return {}
-    rows = ran(figure[figure["panel"] == "batch_size"])
+    rows = ran(rows)
     return {int(size): run for size, run in rows.groupby("batch_size")}
 
 
@@ -273,10 +236,9 @@ def accuracy_order(figure: pd.DataFrame | None) -> Verdict:
     runs = fig4_runs(figure)
     final = {size: finals(run)["test_acc"].mean() for size, run in runs.items()}
     if not {32, 128, 1024, 4096} <= set(final):
-        return untestable(missing(figure, "batch_size"))
+        return untestable(absent(figure, "batch_sizes"))
     measured = "final test accuracy " + ", ".join(f"{pct(final[s])} (batch {s})" for s in (32, 128, 1024, 4096))
-    order = final[32] < final[128] < final[1024] and final[4096] < final[1024]
-    return Verdict(HOLDS if order else FAILS, measured)
+    return judged(final[32] < final[128] < final[1024] and final[4096] < final[1024], measured)
 
 
 def early_eta(run: pd.DataFrame) -> pd.DataFrame:
@@ -299,12 +261,11 @@ def eta_dip(figure: pd.DataFrame | None) -> Verdict:
             eta = series["eta_mean"].to_numpy(float)
             dips[size] = 1 - eta.min() / eta[0]
     if not {32, 128, 1024, 4096} <= set(dips):
-        return untestable(missing(figure, "batch_size") if not runs else
+        return untestable(absent(figure, "batch_sizes") if not runs else
                           f"eta of the first {DIP_ITERATIONS} iterations not logged at every batch size")
     sizes = sorted(dips)
     measured = "eta's dip in the first iterations: " + ", ".join(f"{100 * dips[s]:.0f}% (batch {s})" for s in sizes)
-    grows = all(dips[a] <= dips[b] for a, b in zip(sizes, sizes[1:])) and dips[sizes[0]] > 0
-    return Verdict(HOLDS if grows else FAILS, measured)
+    return judged(all(dips[a] <= dips[b] for a, b in zip(sizes, sizes[1:])) and dips[sizes[0]] > 0, measured)
 
 
 CHECKS: dict[str, Callable[[Mapping[str, pd.DataFrame]], Verdict]] = {

@@ -11,15 +11,13 @@ import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from agd.tables.aggregate import run_status
+from agd.tables.measured import FAILS, HOLDS, OBJECTIVE_AT_INIT, rises, within, within_factor
 
 PAPER_DATASET = "cifar10"
 ETA_FACTOR = 1.25                # a measured eta within this factor of the digitised one matches
-OBJECTIVE_RANGE = (0.9, 1.1)     # "objective about 1.0"
-HOLDS, FAILS = "holds", "fails"
 COLUMNS = ["depth", "width", "dataset", "loss", "status", "objective", "train_acc", "test_acc", "eta",
            "paper_eta", "eta_check", "objective_check", "eta_rises_with_width", "run"]
 
@@ -37,22 +35,22 @@ def epoch_zero(run_dir: Path) -> dict:
 def eta_check(eta: float, paper_eta: float) -> str:
     if math.isnan(paper_eta) or math.isnan(eta):
         return ""
-    return HOLDS if abs(math.log(eta / paper_eta)) <= math.log(ETA_FACTOR) else FAILS
+    return HOLDS if within_factor(eta, paper_eta, ETA_FACTOR) else FAILS
 
 
 def objective_check(objective: float, loss: str) -> str:
     if loss != "mse" or math.isnan(objective):
         return ""  # the paper's 1.0 is the square loss of a zero output
-    return HOLDS if OBJECTIVE_RANGE[0] <= objective <= OBJECTIVE_RANGE[1] else FAILS
+    return HOLDS if within([objective], OBJECTIVE_AT_INIT) else FAILS
 
 
 def rises_with_width(cells: pd.DataFrame) -> pd.Series:
     """Per depth (of one dataset and loss): eta at init strictly rises with width (empty where a cell has no eta)."""
     def verdict(row: pd.DataFrame) -> str:
-        eta = row.sort_values("width")["eta"].to_numpy(float)
-        if np.isnan(eta).any() or len(eta) < 2:
+        eta = row.sort_values("width")["eta"]
+        if eta.isna().any() or len(eta) < 2:
             return ""
-        return HOLDS if (np.diff(eta) > 0).all() else FAILS
+        return HOLDS if rises(eta) else FAILS
 
     keys = ["dataset", "loss", "depth"]
     verdicts = {key: verdict(row) for key, row in cells.groupby(keys)}

@@ -1,8 +1,9 @@
 """Every number the paper reports, beside the value this reproduction measured for it, compared like with like.
 
-Each reported number (paper/reported_numbers.csv) names the setting it was measured in: architecture, dataset,
-depth, width, and the run's length in epochs or iterations. The reproduced value is read from the run the
-figure shows (a baseline at its tuned rate) over that length, as both its final and its best test accuracy
+Each reported number (paper/reported_numbers.csv) names the panel it comes from by its role (agd.plan.roles) and
+the setting it was measured in: architecture, dataset, depth, width, and the run's length in epochs or
+iterations. The reproduced value is read from the run the figure shows (a baseline at its tuned rate) over that
+length, as both its final and its best test accuracy
 (paper_spec 6 #25); `reproduced` is the one the paper's wording names. `difference` (percentage points, or
 decades for learning rates) is given only where the reproduced run matches that setting; otherwise it is
 empty and `reason` says what differs. A number the paper quotes without running it is marked so.
@@ -14,6 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from agd.tables.measured import absent, decades, panel, tuned_rate
 from agd.tables.selection import epoch_rows
 
 COLUMNS = ["id", "figure", "quantity", "statistic", "unit", "reported", "reproduced", "reproduced_final",
@@ -21,14 +23,14 @@ COLUMNS = ["id", "figure", "quantity", "statistic", "unit", "reported", "reprodu
 RATES = ("tuned_lr", "tuned_lr_decades")
 
 
-def within(rows: pd.DataFrame, iterations: float) -> pd.DataFrame:
+def up_to(rows: pd.DataFrame, iterations: float) -> pd.DataFrame:
     """The epoch rows up to `iterations` optimizer steps (all of them when it is not given)."""
     return rows if pd.isna(iterations) else rows[rows["step"] <= iterations]
 
 
 def final_and_best(rows: pd.DataFrame, iterations: float = math.nan) -> pd.DataFrame:
     """Per run: final and best test accuracy (%) over its epoch rows (up to `iterations`)."""
-    epochs = within(epoch_rows(rows), iterations).sort_values("epoch")
+    epochs = up_to(epoch_rows(rows), iterations).sort_values("epoch")
     grouped = epochs.groupby("run", sort=False)["test_acc"]
     return pd.DataFrame({"final": grouped.last() * 100, "best": grouped.max() * 100})
 
@@ -36,8 +38,10 @@ def final_and_best(rows: pd.DataFrame, iterations: float = math.nan) -> pd.DataF
 def candidate_rows(number: Mapping, figure: pd.DataFrame, optimizer: str | None = None) -> pd.DataFrame:
     """The rows of the number's panel and optimizer that the figure shows (a baseline at its tuned rate)."""
     optimizer = optimizer or number["optimizer"]
-    rows = figure[(figure["panel"] == number["panel"]) & (figure["optimizer"] == optimizer)
-                  & figure["selected"].astype(bool)]
+    rows = panel(figure, number["role"])
+    if rows.empty:
+        return rows
+    rows = rows[(rows["optimizer"] == optimizer) & rows["selected"].astype(bool)]
     if not pd.isna(number["batch_size"]):
         rows = rows[rows["batch_size"] == int(number["batch_size"])]
     return rows
@@ -87,14 +91,13 @@ def reproduce_rate(number: Mapping, figure: pd.DataFrame) -> dict:
     """A tuned learning rate, or SGD's over Adam's in decades, from the runs the figure shows."""
     def rate(optimizer: str) -> tuple[float, pd.DataFrame]:
         rows = candidate_rows(number, figure, optimizer)
-        ran = epoch_rows(rows)
-        return (float(ran["lr"].iloc[0]) if not ran.empty else math.nan), rows
+        return tuned_rate(rows, optimizer), rows
 
     if number["statistic"] == "tuned_lr":
         value, rows = rate(number["optimizer"])
     else:
         (sgd, rows), (adam, _) = rate("sgd"), rate("adam")
-        value = math.log10(sgd / adam) if sgd > 0 and adam > 0 else math.nan
+        value = decades(sgd, adam)
     return {"reproduced": value, "rows": rows}
 
 
@@ -106,23 +109,23 @@ def reproduce_one(number: Mapping, figure: pd.DataFrame | None) -> dict:
     if statistic == "quoted":
         return result | {"reason": number["note"]}
     if figure is None:
-        return result | {"run": "figure not in this preset", "reason": "figure not in this preset"}
+        return result | {"run": absent(figure), "reason": absent(figure)}
     if statistic in RATES:
         found = reproduce_rate(number, figure)
         rows, value = found["rows"], found["reproduced"]
         if rows.empty or math.isnan(value):
-            return result | {"run": "not run", "reason": "its grid has not run"}
+            why = absent(figure, number["role"], rows)
+            return result | {"run": why, "reason": why}
         reason = mismatch(number, rows)
         return result | {"reproduced": value, "dataset": rows["dataset"].iloc[0], "epochs": length(rows),
                          "run": ", ".join(sorted(epoch_rows(rows)["run"].unique())), "comparable": not reason,
                          "reason": reason}
     rows = candidate_rows(number, figure)
-    per_run = final_and_best(rows, number.get("iterations", math.nan))
+    per_run = final_and_best(rows, number.get("iterations", math.nan)) if not rows.empty else pd.DataFrame()
     if per_run.empty:
-        why = sorted(set(rows["reason"].dropna()) - {""}) if "reason" in rows else []
-        status = ", ".join(why or sorted(rows["status"].unique())) or "no such run"
-        return result | {"run": f"not run ({status})", "dataset": ", ".join(sorted(rows["dataset"].unique())),
-                         "reason": f"not run ({status})"}
+        why = absent(figure, number["role"], rows)
+        dataset = ", ".join(sorted(rows["dataset"].unique())) if not rows.empty else ""
+        return result | {"run": why, "dataset": dataset, "reason": why}
     if statistic == "grid_best_final_test_acc":
         run = per_run["final"].idxmax()
     elif statistic == "grid_worst_final_test_acc":
@@ -145,7 +148,7 @@ def difference(number: Mapping, found: Mapping) -> float:
     if not found["comparable"]:
         return math.nan
     if number["statistic"] == "tuned_lr":
-        return math.log10(found["reproduced"] / float(number["reported"]))
+        return decades(found["reproduced"], float(number["reported"]))
     return found["reproduced"] - float(number["reported"])
 
 
