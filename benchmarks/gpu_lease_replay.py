@@ -27,7 +27,7 @@ from pathlib import Path
 import yaml
 
 import agd.jobs.gpu_lease
-from agd.plan import bundles, cluster, grid, lm_grid, peers
+from agd.plan import bundles, cluster, grid, lm_grid, peers, training_jobs
 from agd.plan.config import validate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -81,10 +81,12 @@ def paper_jobs(config: dict) -> list[dict]:
     for name, group in runs.groupby("bundle"):
         members = group.to_dict("records")
         add(name, members, sum(cluster.training_seconds(run) for run in members))
-    by_run = runs.set_index("run", drop=False)
-    for evaluation in peers.evaluations(preset, config["tuning_rule"]):
-        run = dict(by_run.loc[evaluation["candidates"][0]]) | {"epochs": evaluation["epochs"]}
-        add(evaluation["name"], [run], len(evaluation["seeds"]) * cluster.training_seconds(run))
+    for study in peers.studies(preset):  # each study's chosen runs, at the middle of its grid
+        lr = study.rates[len(study.rates) // 2]
+        job = training_jobs.of_runs(peers.decided_runs(preset["peers"], study, peers.CHOSEN, lr), preset, config,
+                                    "results/runs")
+        add(peers.decided_bundle(study, peers.CHOSEN, lr), list(job.costs),
+            sum(cluster.training_seconds(run) for run in job.costs))
     lm_runs = lm_grid.runs(config)
     for run in lm_runs[lm_runs["enabled"]].to_dict("records"):
         add(run["run"], [run | {"arch": "gpt"}], cluster.lm_training_seconds(run, preset["device"]))

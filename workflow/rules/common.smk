@@ -1,11 +1,13 @@
 # Load and validate the config, expand it into the run table and the training jobs, check what must hold before any
 # job, and hold the functions that the rule files call. Planning imports no torch (agd.plan).
+import functools
+import json
 import os
 import shutil
 import sys
 from pathlib import Path
 
-from snakemake.exceptions import WorkflowError
+from snakemake.exceptions import IncompleteCheckpointException, WorkflowError
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 from agd.data.catalog import TEXTS
@@ -13,6 +15,7 @@ from agd.plan import bundles, cluster, grid, init_check, lm_grid, memory, peers,
 from agd.plan import workflow as pipeline
 from agd.plan.config import validate
 from agd.plan.specs import BUNDLE_MODULE, LMRun
+from agd.plan.tuning import rates_of_round
 
 try:
     validate(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
@@ -43,6 +46,8 @@ HAS_PEERS = peers.block(PRESET) is not None
 PEER_TABLES = {"peers": "rows", "profiles": "profiles"}
 if HAS_PEERS and PRESET["peers"].get("sensitivity"):
     PEER_TABLES["sensitivity"] = "sensitivity"
+if HAS_PEERS and peers.ablation_cells(PRESET["peers"]):
+    PEER_TABLES["init_ablation"] = "init"
 # Every figure the preset draws: the paper's, the peers' and the transformer one last.
 ALL_FIGURES = FIGURE_NAMES + (list(PEER_TABLES) if HAS_PEERS else []) + ([lm_grid.FIGURE] if HAS_TRANSFORMER else [])
 RUNS_DIR = pipeline.RUNS_DIR
@@ -68,15 +73,16 @@ problem = ((None if SMOKE else pipeline.imagenet_problem(config, RUNS) or pipeli
 if problem:
     raise WorkflowError(problem)
 
-# The training jobs (agd.jobs.bundle), each by the manifest it writes: the run table's bundles, the init check's and
-# the tuned evaluations of the peers.
-EVALUATIONS = {job["name"]: job for job in peers.evaluations(PRESET, config["tuning_rule"])}
+# The tuning studies of the peers block (agd.plan.peers), and every job a study may come to ask for once it has
+# decided (an extension of its grid, its chosen rate's runs), by name: trained only when a decision asks.
+STUDIES = {study.name: study for study in peers.studies(PRESET, smoke=SMOKE)}
+DECIDED_JOBS = peers.decided_jobs(STUDIES.values())
+# The training jobs (agd.jobs.bundle), each by the manifest it writes: the run table's bundles and the init check's.
 INIT_RUNS = init_check.runs(MEMBERS, RUNS, PRESET)
 INIT_JOBS = training_jobs.bundles(INIT_RUNS, PRESET, config, init_check.RUNS_DIR, init_check.BUNDLES_DIR)
 TRAINING_JOBS = {
     **training_jobs.bundles(RUNS, PRESET, config, RUNS_DIR, BUNDLES_DIR),
     **INIT_JOBS,
-    **training_jobs.tuned_evaluations(EVALUATIONS.values(), RUNS, PRESET, config, BUNDLES_DIR),
 }
 BUNDLES_DIRS = (BUNDLES_DIR, init_check.BUNDLES_DIR)
 PEER_MEMBERS = MEMBERS[MEMBERS["figure"].isin([peers.FIGURE, peers.SENSITIVITY])]
@@ -152,30 +158,97 @@ def manifest(wildcards):
 
 def training_job(wildcards):
     """What the training job that writes this manifest trains: the one place the training rule learns a bundle's
-    runs from (a plan that knows some bundles only after a checkpoint extends it)."""
-    try:
-        return TRAINING_JOBS[manifest(wildcards)]
-    except KeyError:
-        raise WorkflowError(f"{manifest(wildcards)}: no training job of this config writes it; ask for a figure or "
-                            "table, which names the bundles it needs") from None
+    runs from, the run table's or a job a tuning study asks for once it has decided."""
+    path = manifest(wildcards)
+    if path in TRAINING_JOBS:
+        return TRAINING_JOBS[path]
+    if wildcards.bundles == BUNDLES_DIR and wildcards.bundle in DECIDED_JOBS:
+        return decided_job(wildcards.bundle)
+    raise WorkflowError(f"{path}: no training job of this config writes it; ask for a figure or table, which names "
+                        "the bundles it needs")
+
+
+@functools.cache
+def decided_job(name):
+    study, kind, lr = DECIDED_JOBS[name]
+    return training_jobs.of_runs(peers.decided_runs(PRESET["peers"], study, kind, lr), PRESET, config, RUNS_DIR)
 
 
 def training_inputs(wildcards):
-    """Its data, the runs it reads (a tuned evaluation's grid), and its set-aside records: a new one where its runs
-    were deleted or changed since it ended (agd.plan.stale), so that it trains them again."""
+    """Its data and its set-aside records: a new one where its runs were deleted or changed since it ended
+    (agd.plan.stale), so that it trains them again."""
     job = training_job(wildcards)
     return {
         "data": pipeline.data_marker(job.dataset, DATA_DIR, SMOKE),
-        "grid": trained(job.after),
         "set_aside": stale.records(manifest(wildcards)),
     }
 
 
-def peers_inputs(wildcards):
-    evaluations = [f"{BUNDLES_DIR}/{name}.json" for name in EVALUATIONS]
+# --- the tuning stage: a checkpoint per study and round (agd.tables.tuning) ---
+
+def tuning_round(study, number):
+    return f"results/tuning/{study}/round{number}.json"
+
+
+def decision(study, number):
+    """Round `number`'s decision of a study, once its checkpoint has run (Snakemake runs it first)."""
+    return json.loads(Path(checkpoints.tune.get(study=study, round=number).output[0]).read_text())
+
+
+def decided_runs_input(study, kind, lr):
+    """What a table or round reads of a decided job's runs: its manifest, or with partial=true the metrics of its
+    runs already on disk."""
     if config["partial"]:
-        evaluations = [path for path in evaluations if Path(path).exists()]
-    return trained(dict.fromkeys(PEER_MEMBERS["run"])) + evaluations
+        specs = peers.decided_runs(PRESET["peers"], STUDIES[study], kind, lr)
+        return [f"{RUNS_DIR}/{run.run_id()}/metrics.csv" for run in specs if run_exists(run.run_id())]
+    return [f"{BUNDLES_DIR}/{peers.decided_bundle(STUDIES[study], kind, lr)}.json"]
+
+
+def grid_inputs(study, lr):
+    if lr in STUDIES[study].rates:
+        return trained([STUDIES[study].grid_run(PRESET["peers"], lr).run_id()])
+    return decided_runs_input(study, peers.GRID, lr)
+
+
+def tuning_round_inputs(wildcards):
+    """Round k of a study reads its grid so far (the initial rates and each extension rounds 0..k-1 asked for)
+    and the decisions of those rounds."""
+    if wildcards.study not in STUDIES:
+        raise WorkflowError(f"results/tuning/{wildcards.study}: no tuning study of this config has that name; "
+                            f"its studies are {', '.join(STUDIES) or 'none'}")
+    number = int(wildcards.round)
+    earlier = [decision(wildcards.study, k) for k in range(number)]
+    if earlier and earlier[-1]["extend"] is None:
+        raise WorkflowError(f"{tuning_round(wildcards.study, number)}: the study decided in round {number - 1}; "
+                            "it has no later round")
+    rates = rates_of_round(STUDIES[wildcards.study].rates, earlier)
+    return {"earlier": [tuning_round(wildcards.study, k) for k in range(number)],
+            "runs": [path for lr in rates for path in grid_inputs(wildcards.study, lr)]}
+
+
+def final_decision(study):
+    """A study's rounds, judged one after another until one chooses a rate: (their files, the last decision)."""
+    number, found = 0, decision(study, 0)
+    while found["extend"] is not None:
+        number += 1
+        found = decision(study, number)
+    return [tuning_round(study, k) for k in range(number + 1)], found
+
+
+def peers_inputs(wildcards):
+    """Every run of the peers block: those known before any study decides, and for each study its rounds and
+    its chosen rate's runs."""
+    inputs = {"runs": trained(dict.fromkeys(PEER_MEMBERS["run"])), "decisions": []}
+    for study in STUDIES:
+        try:
+            rounds, found = final_decision(study)
+        except IncompleteCheckpointException as e:
+            # Its next round, judged alongside every other study's; this job is planned again once it is.
+            inputs["decisions"].append(e.targetfile)
+            continue
+        inputs["decisions"] += rounds
+        inputs["runs"] += decided_runs_input(study, peers.CHOSEN, found["chosen"])
+    return inputs
 
 
 def lm_run(wildcards):

@@ -2,7 +2,6 @@
 shape and batch size step together as one stacked network (agd.jobs.batched).
 
     python -m agd.jobs.bundle [EXECUTION FLAGS] --member OUT 'RUN FLAGS' [--member OUT 'RUN FLAGS' ...]
-    python -m agd.jobs.bundle [EXECUTION FLAGS] --tune-from OUT... --tune-epochs E --evaluate-seeds S...
 
 Each member is an agd-train run: its flags (agd.plan.specs.ImageRun) and the shared execution flags
 (--device, --threads, --data-dir, --keep-checkpoint, ...) are checked as agd-train checks them, all before
@@ -10,18 +9,13 @@ anything is loaded. Every run keeps its own directory, metrics.csv, run.json, tr
 resumes exactly: the runs of a cohort are checkpointed together, and a kill between their writes is undone
 from each run's previous checkpoint. A finished member is skipped; one that diverges or reaches its epochs
 ends alone, the others go on. With --manifest FILE the bundle writes each member's status there once all
-have ended.
-
-With --tune-from, the members are found rather than given: the finished runs named there are a baseline's
-learning-rate grid; the best by --tuning-rule over their first --tune-epochs epochs is run again on each of
---evaluate-seeds for that many epochs, each in the directory its settings name (agd.plan.peers). The manifest
-says which rate was chosen, and why.
+have ended. A bundle trains the runs it is given and decides nothing: which runs exist (a tuned rate's
+included) is the workflow's plan.
 """
 
 import argparse
 import copy
 import functools
-import math
 import os
 import shlex
 import sys
@@ -29,7 +23,6 @@ from collections import defaultdict
 from contextlib import ExitStack
 from pathlib import Path
 
-import pandas as pd
 import torch
 
 from agd import paths
@@ -39,9 +32,7 @@ from agd.jobs.arguments import ImageExecution, input_spec, pad_to
 from agd.jobs.batched import BatchingError
 from agd.jobs.driver import JobError, configure_torch, now
 from agd.jobs.train import JOB, Cohort, Member, load_data, new_member
-from agd.plan.peers import evaluation_run
 from agd.plan.specs import ImageRun
-from agd.plan.tuning import TUNING_RULES, best_rate, tuning_score
 
 PROG = "python -m agd.jobs.bundle"
 
@@ -56,11 +47,6 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--member", nargs=2, action="append", default=[], metavar=("OUT", "FLAGS"),
                         help="a run: its directory and its agd-train flags (one quoted string)")
-    parser.add_argument("--tune-from", nargs="+", metavar="OUT", help="the finished runs of a learning-rate grid")
-    parser.add_argument("--tune-epochs", type=int, help="the epochs the grid's runs are judged over")
-    parser.add_argument("--tuning-rule", choices=TUNING_RULES, default=TUNING_RULES[0])
-    parser.add_argument("--evaluate-seeds", nargs="+", type=int, metavar="SEED",
-                        help="the seeds the chosen rate runs on")
     parser.add_argument("--manifest", help="write each member's status here once every member has ended")
     parser.add_argument("--stack", choices=("auto", "yes", "no"), default="auto",
                         help="step runs of one shape and batch size as one stacked network (auto: on CUDA; on the "
@@ -126,16 +112,8 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, list[str], list[t
     (spec, execution)."""
     parser = build_parser()
     bundle, execution = parser.parse_known_args(argv)
-    bundle.tuned = None
-    if bundle.tune_from:
-        if bundle.member or bundle.tune_epochs is None or not bundle.evaluate_seeds:
-            parser.error("--tune-from takes --tune-epochs and --evaluate-seeds, and no --member")
-        try:
-            bundle.tuned, bundle.member = tuned_members(bundle)
-        except TuningError as e:
-            parser.error(str(e))
-    elif not bundle.member:
-        parser.error("give the runs: --member OUT FLAGS (or --tune-from a finished grid)")
+    if not bundle.member:
+        parser.error("give the runs: --member OUT FLAGS")
     problem = (conflicts(bundle.member, execution) or directory_clashes([out for out, _ in bundle.member])
                or (bundle.manifest and manifest_problem(bundle.manifest, [out for out, _ in bundle.member])))
     if problem:
@@ -280,45 +258,15 @@ def train_bundle(bundle: argparse.Namespace, parsed: list[tuple[ImageRun, ImageE
                       file=sys.stderr)
                 return stop.exit_code
     if bundle.manifest:
-        write_manifest(bundle.manifest, statuses, bundle.tuned)
+        write_manifest(bundle.manifest, statuses)
     return 0
 
 
-def write_manifest(path: str, statuses: dict, tuned: dict | None = None) -> None:
+def write_manifest(path: str, statuses: dict) -> None:
     write_json(Path(path), {
         "runs": [{"out": str(out), "status": status or "finished before"} for out, status in statuses.items()],
-        **({"tuned": tuned} if tuned else {}),
         "finished_at": now(),
     })
-
-
-class TuningError(ValueError):
-    """A grid to tune from that is not there or not finished."""
-
-
-def tuned_members(bundle: argparse.Namespace) -> tuple[dict, list[list[str]]]:
-    """The grid's best rate by the tuning rule (and how each rate scored), and its runs on the evaluation seeds."""
-    scores, runs = {}, {}
-    for out in map(Path, bundle.tune_from):
-        try:
-            record = run_dir.previous_record(out, ImageRun.length)
-        except run_dir.RunDirProblem as e:
-            raise TuningError(str(e)) from e
-        if record is None:
-            raise TuningError(f"{out} holds no finished run (no {run_dir.RUN_RECORD}): train the grid first")
-        run = ImageRun.from_args(argparse.Namespace(**record["args"]))
-        metrics = pd.read_csv(out / run_dir.METRICS)
-        scores[run.lr] = tuning_score(metrics[metrics["epoch"] <= bundle.tune_epochs], bundle.tuning_rule)
-        runs[run.lr] = (run, out)
-    lr = best_rate(scores)
-    chosen, out = runs[lr]
-    root = out.parents[len(Path(chosen.run_id()).parts) - 1]  # the runs directory the grid sits in
-    members = [[str(root / run.run_id()), shlex.join(run.argv())]
-               for run in (evaluation_run(chosen, seed, bundle.tune_epochs) for seed in bundle.evaluate_seeds)]
-    tuned = {"optimizer": chosen.optimizer, "lr": lr, "rule": bundle.tuning_rule, "epochs": bundle.tune_epochs,
-             "from": str(out),
-             "scores": {repr(rate): score if math.isfinite(score) else None for rate, score in sorted(scores.items())}}
-    return tuned, members
 
 
 def build_member(spec: ImageRun, execution: ImageExecution, data, device: torch.device, state: dict | None,

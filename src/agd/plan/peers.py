@@ -9,7 +9,8 @@ optimizer-benchmarking literature (DeepOBS, AlgoPerf), planned from a preset's `
   the block's validation rule; a best rate at an edge of the grid adds the next decade on that side, a round at
   a time, until the best is inside or the bounds are reached (agd.plan.tuning.decide). The chosen rate then
   runs on the evaluation seeds. Which runs those are is known only once the study has decided: the workflow's
-  tuning stage (a Snakemake checkpoint) asks `study_runs` and `chosen_runs` for them.
+  tuning stage (a Snakemake checkpoint per study and round) judges each round (agd.tables.tuning) and asks for
+  the jobs of `decided_jobs`: an extension of the grid, then the chosen rate's runs.
 - The init ablation: on the cells it names, every optimizer also runs from the other init (AGD from PyTorch's
   default, every other optimizer from AGD's orthogonal init, the very weights AGD starts from), on the
   evaluation seeds, a tuned one at the rate its study chose (role `ablation`).
@@ -17,9 +18,8 @@ optimizer-benchmarking literature (DeepOBS, AlgoPerf), planned from a preset's `
   either side of its default on one cell and the tuning seed; a tuned optimizer's sweep is its study's grid.
 """
 
-import dataclasses
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import pandas as pd
@@ -27,9 +27,9 @@ import pandas as pd
 from agd.data.catalog import VALIDATION_SIZE
 from agd.optim import registry
 from agd.plan.errors import ConfigError
-from agd.plan.specs import ImageRun
+from agd.plan.specs import ImageRun, lr_tag
 from agd.plan.table import member
-from agd.plan.tuning import BOUNDS, VALIDATION_RULES
+from agd.plan.tuning import BOUNDS, VALIDATION_RULES, decade
 
 FIGURE, SENSITIVITY = "peers", "sensitivity"
 TUNING, EVALUATION, ABLATION = "tuning", "evaluation", "ablation"
@@ -156,6 +156,23 @@ class Study:
         return runs
 
 
+def reachable_rates(study: Study) -> list[float]:
+    """Every rate the study can come to try: its grid, and each decade outwards from its edges within its bounds
+    (none beyond the grid when it does not extend)."""
+    rates = set(study.rates)
+    if study.extend:
+        low, high = study.bounds
+        lr = min(study.rates)
+        while decade(lr, -1) >= low * (1 - 1e-9):
+            lr = decade(lr, -1)
+            rates.add(lr)
+        lr = max(study.rates)
+        while decade(lr, 1) <= high * (1 + 1e-9):
+            lr = decade(lr, 1)
+            rates.add(lr)
+    return sorted(rates)
+
+
 def studies(preset: Mapping, smoke: bool = False) -> list[Study]:
     """Every (cell, tuned optimizer) study of the block, each named stably from what it decides on."""
     peers = block(preset)
@@ -173,6 +190,36 @@ def studies(preset: Mapping, smoke: bool = False) -> list[Study]:
             result.append(Study(f"{cell_name}-{optimizer}-{digest}", cell_name, optimizer, rates, rule_of(peers),
                                 bounds_of(peers), not smoke, cell["epochs"]))
     return result
+
+
+# --- the runs a study adds once it has decided ---
+
+GRID, CHOSEN = "grid", "chosen"
+
+
+def decided_bundle(study: Study, kind: str, lr: float) -> str:
+    """The name of the training job that trains a study's extension of its grid to `lr` (GRID), or the runs of
+    its chosen rate `lr` (CHOSEN)."""
+    return f"{study.name}-{kind}-lr{lr_tag(lr)}"
+
+
+def decided_jobs(studies_: Iterable[Study]) -> dict[str, tuple[Study, str, float]]:
+    """{job name: (study, kind, lr)} for every job a study may come to ask for: an extension to each rate it can
+    reach, and the chosen runs of each rate it can choose."""
+    jobs = {}
+    for study in studies_:
+        for lr in reachable_rates(study):
+            if lr not in study.rates:
+                jobs[decided_bundle(study, GRID, lr)] = (study, GRID, lr)
+            jobs[decided_bundle(study, CHOSEN, lr)] = (study, CHOSEN, lr)
+    return jobs
+
+
+def decided_runs(peers: Mapping, study: Study, kind: str, lr: float) -> list[ImageRun]:
+    """What a decided job trains: the grid run at `lr`, or the chosen rate's evaluation (and ablation) runs."""
+    if kind == GRID:
+        return [study.grid_run(peers, lr)]
+    return [run for _, run in study.chosen_runs(peers, lr)]
 
 
 # --- membership ---
@@ -209,8 +256,3 @@ def decided_members(preset: Mapping, study: Study, rates: list[float], chosen: f
         rows += [member(study.grid_run(peers, lr), figure=SENSITIVITY, panel=study.cell, gpus=1, enabled=True,
                         role=SENSITIVITY) for lr in rates]
     return rows
-
-
-def evaluation_run(candidate: ImageRun, seed: int, epochs: int) -> ImageRun:
-    """A tuned rate's run on an evaluation seed: the chosen grid run's settings, this seed, the cell's epochs."""
-    return dataclasses.replace(candidate, seed=seed, epochs=epochs, log_steps=0)

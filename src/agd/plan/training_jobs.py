@@ -1,5 +1,6 @@
 """The training jobs of the workflow, each known by the manifest it writes: a bundle of the run table
-(agd.plan.bundles), a bundle of the init check's runs (agd.plan.init_check) or a tuned evaluation (agd.plan.peers).
+(agd.plan.bundles), a bundle of the init check's runs (agd.plan.init_check), or the runs a tuning study of the peers
+block adds once it has decided (agd.plan.peers).
 All are runs of agd.jobs.bundle, started by the workflow's one training rule, which reads here what each trains."""
 
 import dataclasses
@@ -8,7 +9,9 @@ from collections.abc import Mapping
 import pandas as pd
 
 from agd.plan.bundles import shares_gpu
-from agd.plan.workflow import bundle_command, tuned_command
+from agd.plan.specs import ImageRun
+from agd.plan.table import member, unique_runs
+from agd.plan.workflow import bundle_command
 
 
 @dataclasses.dataclass(frozen=True)
@@ -18,7 +21,6 @@ class TrainingJob:
     gpus: int                   # the GPUs it trains on, where the preset trains on CUDA
     shared: bool                # it takes one job slot of a GPU (FCN bundles), not whole GPUs
     costs: tuple[dict, ...]     # what it trains, as run-table rows: for its time limit and memory
-    after: tuple[str, ...] = ()  # runs of the run table that must have trained first (a tuned evaluation's grid)
 
 
 def bundles(runs: pd.DataFrame, preset: Mapping, config: Mapping, runs_dir: str,
@@ -36,18 +38,15 @@ def bundles(runs: pd.DataFrame, preset: Mapping, config: Mapping, runs_dir: str,
     return jobs
 
 
-def tuned_evaluations(evaluations: list[Mapping], runs: pd.DataFrame, preset: Mapping, config: Mapping,
-                      bundles_dir: str) -> dict[str, TrainingJob]:
-    """{manifest: job} for each tuned evaluation: it trains one grid run's settings per evaluation seed."""
-    jobs = {}
-    for evaluation in evaluations:
-        grid_run = dict(runs.loc[evaluation["candidates"][0]]) | {"epochs": evaluation["epochs"]}
-        jobs[f"{bundles_dir}/{evaluation['name']}.json"] = TrainingJob(
-            flags=tuned_command(evaluation, preset, config),
-            dataset=evaluation["dataset"],
-            gpus=1,
-            shared=evaluation["arch"] == "fcn",
-            costs=(grid_run,) * len(evaluation["seeds"]),
-            after=tuple(evaluation["candidates"]),
-        )
-    return jobs
+def of_runs(specs: list[ImageRun], preset: Mapping, config: Mapping, runs_dir: str) -> TrainingJob:
+    """The job that trains `specs` (runs of one dataset) as one bundle: a job the plan knows of only once a
+    tuning study has decided (an extension of its grid, or its chosen rate's runs)."""
+    rows = unique_runs(pd.DataFrame([member(spec, gpus=1, enabled=True) for spec in specs]), ImageRun)
+    records = rows.to_dict("records")
+    return TrainingJob(
+        flags=bundle_command(rows, preset, config, runs_dir),
+        dataset=records[0]["dataset"],
+        gpus=1,
+        shared=shares_gpu(records),
+        costs=tuple(records),
+    )

@@ -9,7 +9,7 @@ tables to report and the tuning stage of the workflow to decide. Imports no torc
 """
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import pandas as pd
@@ -87,3 +87,9 @@ def decide(scores: Mapping[float, float], bounds: tuple[float, float] = BOUNDS, 
     reason = ("best at the edge, at the bound of the rates a study may try" if at_bound and extend
               else "best at the edge; the grid was not extended" if at_bound else "best inside the grid")
     return Decision(best, None, best, reason)
+
+
+def rates_of_round(initial: Iterable[float], earlier: Iterable[Mapping]) -> list[float]:
+    """The grid of a study's next round: its initial rates and every extension its earlier rounds' decisions asked
+    for."""
+    return sorted({*map(float, initial), *(float(d["extend"]) for d in earlier if d["extend"] is not None)})

@@ -55,14 +55,6 @@ def bundle_command(runs: pd.DataFrame, preset: Mapping, config: Mapping, runs_di
                                        *bundles.member_args(runs, runs_dir)])
 
 
-def tuned_command(job: Mapping, preset: Mapping, config: Mapping) -> str:
-    """agd.jobs.bundle's command line for a tuned-evaluation job (agd.plan.peers), without --manifest."""
-    args = [*execution_args(preset, config), *image_args(config, []),
-            "--tune-from", *(f"{RUNS_DIR}/{run}" for run in job["candidates"]),
-            "--tune-epochs", job["epochs"], "--tuning-rule", job["rule"], "--evaluate-seeds", *job["seeds"]]
-    return shlex.join(str(a) for a in args)
-
-
 def python(conda: bool, src: Path) -> str:
     """How a rule's shell command starts Python with agd importable: this interpreter, which has the project
     installed; or, where Snakemake deploys the rule's conda environment, that environment's python with the

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from agd.optim import registry
+from agd.plan import peers as plan
 from agd.plan.peers import ABLATION, EVALUATION, FIGURE, SENSITIVITY, TUNING
 from agd.plan.tuning import split_of
 from agd.tables.aggregate import PARAMS, figure_rows
@@ -266,16 +267,21 @@ TUNING_COLUMNS = ["optimizer", "cell", "lr", "split", "score", "chosen", "extend
                   "study"]
 
 
-def tuning_table(decisions: Iterable[Mapping]) -> pd.DataFrame:
-    """Every rate every study tried, with its score on the split the rule reads, whether it was chosen and
-    whether it came from an extension of the initial grid (results/peers_tuning.csv): one row per rate, from the
-    study's last round."""
+def last_rounds(decisions: Iterable[Mapping]) -> dict[str, Mapping]:
+    """{study: its last round's decision}: the one that chose, once the study is done."""
     last: dict[str, Mapping] = {}
     for decision in decisions:
         if decision["study"] not in last or decision["round"] > last[decision["study"]]["round"]:
             last[decision["study"]] = decision
+    return last
+
+
+def tuning_table(decisions: Iterable[Mapping]) -> pd.DataFrame:
+    """Every rate every study tried, with its score on the split the rule reads, whether it was chosen and
+    whether it came from an extension of the initial grid (results/peers_tuning.csv): one row per rate, from the
+    study's last round."""
     rows = []
-    for decision in last.values():
+    for decision in last_rounds(decisions).values():
         initial = {float(lr) for lr in decision["initial"]}
         for lr, score in sorted((float(lr), score) for lr, score in decision["scores"].items()):
             rows.append(dict(optimizer=decision["optimizer"], cell=decision["cell"], lr=lr,
@@ -288,6 +294,19 @@ def tuning_table(decisions: Iterable[Mapping]) -> pd.DataFrame:
 
 def read_decisions(paths: Iterable[str | Path]) -> list[dict]:
     return [json.loads(Path(path).read_text()) for path in paths]
+
+
+def all_members(preset: Mapping, members: Iterable[Mapping], decisions: Iterable[Mapping],
+                smoke: bool = False) -> list[dict]:
+    """The block's membership rows: those known before any study decides, and those each study's last decision
+    adds (its whole grid, its chosen rate's runs)."""
+    studies = {study.name: study for study in plan.studies(preset, smoke=smoke)}
+    rows = [dict(m) for m in members]
+    for name, decision in last_rounds(decisions).items():
+        if name not in studies:
+            raise ValueError(f"{name}: a decision of no study of this config; delete results/tuning/{name}")
+        rows += plan.decided_members(preset, studies[name], decision["rates"], decision["chosen"])
+    return rows
 
 
 # --- the init ablation ---
