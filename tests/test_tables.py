@@ -178,14 +178,13 @@ def test_files_no_run_writes_are_damaged_in_the_tables_and_refused_by_the_job(fi
 
 
 def test_the_peers_table_reads_a_tuned_run_with_a_garbled_record_as_damaged(tmp_path):
-    from agd.tables.peers import peers_table
+    from agd.tables.peers import FIGURE, peers_table
 
-    runs_dir, bundles = tmp_path / "runs", tmp_path / "bundles"
-    out = trained(runs_dir, spec("adam", 1))
+    runs_dir = tmp_path / "runs"
+    run = spec("adam", 1)
+    out = trained(runs_dir, run)
     (out / records.RUN_RECORD).write_text("{not json")
-    bundles.mkdir()
-    (bundles / "tuned-adam.json").write_text(json.dumps({"runs": [{"out": str(out), "status": "completed"}]}))
-    job = dict(name="tuned-adam", cell="c", epochs=EPOCHS, seeds=[1], optimizer="adam", dataset="mnist5k", arch="fcn")
-    table = peers_table([], [job], runs_dir, bundles)
-    assert list(table["status"]) == [records.DAMAGED] and "run.json cannot be read" in table["reason"].iloc[0]
-    assert list(table["seed"]) == [1]
+    row = member(run, figure=FIGURE, panel="c", gpus=1, enabled=True, role="evaluation")
+    table = peers_table([row], runs_dir)
+    assert set(table["status"]) == {records.DAMAGED} and "run.json cannot be read" in table["reason"].iloc[0]
+    assert set(table["seed"]) == {1}

@@ -289,7 +289,7 @@ def test_paper_without_tex_says_how_to_install_it(tmp_path):
                  "generated/preset.tex", "generated/peers.tex"):
         (tmp_path / "paper" / name).parent.mkdir(exist_ok=True)
         (tmp_path / "paper" / name).write_text("")
-    for figure in [*FIGURES, "peers", "profiles", "sensitivity", "transformer"]:
+    for figure in [*FIGURES, "peers", "profiles", "sensitivity", "init_ablation", "transformer"]:
         (tmp_path / "figures").mkdir(exist_ok=True)
         (tmp_path / f"figures/{figure}.pdf").write_text("")
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(with_preset("quick")))
@@ -455,7 +455,7 @@ def test_smoke_run_executes_every_run_of_the_paper_grid(tmp_path):
         record = json.loads((smoke / "results/runs" / run / "run.json").read_text())
         assert record["args"]["synthetic_data"], run
         assert record["steps"] == 2 or record["status"] == "diverged", run  # a rate of 1 may diverge at once
-    for figure in [*FIGURES, "peers", "profiles", "sensitivity", "transformer"]:
+    for figure in [*FIGURES, "peers", "profiles", "sensitivity", "init_ablation", "transformer"]:
         assert (smoke / f"figures/{figure}.pdf").stat().st_size > 0, figure
         assert "preset paper (smoke run: synthetic data" in (smoke / f"figures/{figure}.txt").read_text(), figure
     gpt2 = list((smoke / "results/lm_runs").glob("gpt-openwebtext/*/bs1-ga1/*/seed0/run.json"))
