@@ -1,8 +1,8 @@
 """What a panel measured, held against the paper: the core of the numbers table, the claims and the init check.
 
 A panel is found by its role (agd.plan.roles), never by its name in config.yaml, and read through the rows
-aggregation chose (agd.tables.selection). A comparison with the paper ends in a verdict: `holds`, `fails`, or
-`not testable here` with the reason, such as the panel not having run.
+aggregation chose (agd.tables.selection). A comparison with the paper ends in a verdict: `holds`, `fails`,
+`inconclusive` (the seeds disagree), or `not testable here` with the reason, such as the panel not having run.
 """
 
 import math
@@ -15,7 +15,7 @@ import pandas as pd
 from agd.plan import roles
 from agd.tables.selection import epoch_rows
 
-HOLDS, FAILS, UNTESTABLE = "holds", "fails", "not testable here"
+HOLDS, FAILS, INCONCLUSIVE, UNTESTABLE = "holds", "fails", "inconclusive", "not testable here"
 OBJECTIVE_AT_INIT = (0.9, 1.1)  # the paper's "objective about 1.0" at initialisation (paper_spec 2.0, 2.4)
 
 
