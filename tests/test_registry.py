@@ -154,3 +154,31 @@ def test_prodigy_anneals_its_rate_to_zero_over_the_run():
     assert rates[0] == pytest.approx(0.5) and rates[1] == pytest.approx(0.0, abs=1e-12)
     state = opt.state_dict()
     assert state["t"] == 2
+
+
+def test_schedule_free_evaluates_at_its_evaluation_point_with_batchnorm_statistics_recomputed_there():
+    """Its README: "call optimizer.eval() before evaluating"; with BatchNorm, the running statistics are those of
+    the evaluation point, recomputed on training batches (facebookresearch/schedule_free issue 60)."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8, bias=False), torch.nn.BatchNorm1d(8), torch.nn.ReLU(),
+                                torch.nn.Linear(8, 2, bias=False))
+    run = ImageRun(dataset="mnist5k", optimizer="sf-adamw", epochs=1, batch_size=100, val_size=500).filled()
+    entry = registry.get("sf-adamw")
+    opt = entry.build(registry.IMAGE, model, run)
+    batches = [torch.randn(16, 4) for _ in range(3)]
+    for x in batches * 4:
+        model(x).square().mean().backward()
+        opt.step()
+        opt.zero_grad()
+    y_point = [p.detach().clone() for p in model.parameters()]
+
+    with entry.evaluating(opt, model, lambda: batches):
+        assert all(not group["train_mode"] for group in opt.param_groups)
+        x_point = [p.detach().clone() for p in model.parameters()]
+        assert any(not torch.equal(a, b) for a, b in zip(x_point, y_point))  # moved to the evaluation point
+        features = [x @ model[0].weight.T for x in batches]  # BatchNorm's inputs at that point, batch by batch
+        assert torch.allclose(model[1].running_mean, torch.stack([f.mean(0) for f in features]).mean(0), atol=1e-6)
+        assert torch.allclose(model[1].running_var, torch.stack([f.var(0) for f in features]).mean(0), atol=1e-6)
+
+    assert all(group["train_mode"] for group in opt.param_groups)
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), y_point))  # back where training goes on
