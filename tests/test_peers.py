@@ -52,6 +52,16 @@ def test_a_peer_steps_every_model_family(optimizer, arch):
 FCN = ["--arch", "fcn", "--dataset", "mnist5k", "--depth", "3", "--width", "32", "--device", "cpu", "--threads", "1"]
 
 
+def test_dog_at_a_rate_that_blows_up_ends_as_diverged_not_as_a_crash(tmp_path):
+    """DoG asserts on a gradient that is not finite; the sensitivity study's x100 rate makes one on the depth-8
+    FCN, and the run is recorded as diverged, as any run whose loss is not finite."""
+    out = tmp_path / "run"
+    assert train(["--arch", "fcn", "--dataset", "mnist5k", "--depth", "8", "--width", "64", "--device", "cpu",
+                  "--threads", "1", "--optimizer", "dog", "--lr", "100", "--epochs", "2", "--val-size", "500",
+                  "--out", str(out)]) == 0
+    assert json.loads((out / "run.json").read_text())["status"] == "diverged"
+
+
 @pytest.mark.parametrize("optimizer", PEERS)
 def test_two_epochs_of_a_peer_lower_the_loss(tmp_path, optimizer):
     assert train([*FCN, "--optimizer", optimizer, "--epochs", "2", "--out", str(tmp_path / "run")]) == 0

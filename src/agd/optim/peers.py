@@ -61,7 +61,16 @@ class AveragedDoG:
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.dog.zero_grad(set_to_none=set_to_none)
 
+    @torch.no_grad()
     def step(self) -> None:
+        """DoG's step, or, where a gradient is not finite (DoG's own step asserts then), weights set to NaN: the
+        run has diverged, and its epoch ends it as diverged, as any run whose loss is not finite."""
+        params = [p for group in self.dog.param_groups for p in group["params"]]
+        grads = [p.grad for p in params if p.grad is not None]
+        if grads and not torch.isfinite(torch.stack([torch.linalg.vector_norm(g) for g in grads])).all():
+            for p in params:
+                p.fill_(math.nan)
+            return
         self.dog.step()
         self.averager.step()
 
