@@ -84,7 +84,7 @@ def test_imagenet_runs_ask_for_several_gpus():
 
 
 def test_the_smoke_run_keeps_every_run_and_its_sizes_but_two_steps_long():
-    from agd.plan import config as schema, lm_grid, smoke
+    from agd.plan import config as schema, lm_grid, peers, smoke
 
     real = copy.deepcopy(CONFIG)
     schema.validate(real)
@@ -92,11 +92,22 @@ def test_the_smoke_run_keeps_every_run_and_its_sizes_but_two_steps_long():
     notes = smoke.apply(test)
     assert notes == ["showcase/imagenet: batch size [1024] -> [32] to fit a CPU's memory",
                      "fig1/imagenet: batch size [1024] -> [32] to fit a CPU's memory",
+                     "peers: evaluation seeds [1, 2, 3] -> [1] (a seed changes no shape or argument)",
                      "transformer/gpt2: 12 x 40 sequences per step -> 1 x 1 to fit a CPU's memory"]
     assert test["presets"]["paper"]["device"] == "cpu" and test["imagenet"]["enabled"]
+    # The peers block keeps every cell, optimizer and role, on one evaluation seed.
+    kinds = ["panel", "optimizer", "role", "init", "lr", "d_coef", "gain"]
+    full, cut = peers.membership(real["presets"]["paper"]), peers.membership(test["presets"]["paper"])
+    assert set(map(tuple, cut[kinds].astype(str).values)) == set(map(tuple, full[kinds].astype(str).values))
+    assert set(cut["seed"]) == {0, 1} and len(cut) < len(full)
     real["imagenet"]["enabled"] = True
-    runs, smoke_runs = grid.runs(real), grid.runs(test)
-    assert len(smoke_runs) == len(runs) > 200 and (smoke_runs["epochs"] == 1).all()
+    def figures(config):
+        without_peers = copy.deepcopy(config)
+        del without_peers["presets"]["paper"]["peers"]
+        return grid.runs(without_peers)
+
+    runs, smoke_runs = figures(real), figures(test)
+    assert len(smoke_runs) == len(runs) == 93 and (smoke_runs["epochs"] == 1).all()
     sizes = ["arch", "dataset", "depth", "width", "optimizer", "lr", "seed"]
     assert smoke_runs[sizes].equals(runs[sizes])
     kept = runs["dataset"] != "imagenet"

@@ -4,7 +4,9 @@ then every figure and the paper from those rows. It proves before any GPU hour i
 fails on a shape, an argument or a missing file. Its numbers mean nothing.
 
 The runs keep the preset's architectures, widths, depths and batch sizes, except where a CPU's memory cannot
-hold one step (`REDUCED_BATCH`): each such change is returned as a note and printed when the workflow plans."""
+hold one step (`REDUCED_BATCH`): each such change is returned as a note and printed when the workflow plans. The
+peers block keeps one evaluation seed of its several: a seed changes no shape, argument or file, and the block's
+other seeds would triple its runs (every cell, optimizer, role and study still runs)."""
 
 from collections.abc import Mapping
 
@@ -35,6 +37,10 @@ def apply(config: dict) -> list[str]:
     if peers:
         for name, cell in peers["cells"].items():
             notes += _image_panel(cell, f"peers/{name}")
+        seeds = peers["seeds"]["evaluation"]
+        if len(seeds) > 1:
+            peers["seeds"]["evaluation"] = seeds[:1]
+            notes.append(f"peers: evaluation seeds {seeds} -> {seeds[:1]} (a seed changes no shape or argument)")
     for name, panel in preset.get("transformer", {}).get("panels", {}).items():
         notes += _lm_panel(panel, f"transformer/{name}")
     return notes
