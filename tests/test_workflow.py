@@ -16,6 +16,7 @@ import yaml
 
 from agd.jobs.metrics import COLUMNS
 from agd.plan import grid, stale
+from agd.plan.specs import ImageRun
 
 REPO = Path(__file__).parents[1]
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -196,8 +197,8 @@ def test_quick_subset_end_to_end(quick_run):
         assert (quick_run / f"figures/{figure}.pdf").stat().st_size > 0
         assert (quick_run / f"figures/{figure}.png").stat().st_size > 0
         table = pd.read_csv(quick_run / f"results/{figure}.csv")
-        assert list(table.columns[:16]) == ["figure", "panel", "panel_role", "run", "arch", "dataset", "loss", "depth",
-                                            "width", "batch_size", "optimizer", "lr", "seed", "bias", "status", "epochs"]
+        keys = ImageRun.columns()  # arch, dataset, loss, depth, width, batch_size, optimizer, lr, seed, ...
+        assert list(table.columns[:len(keys) + 6]) == ["figure", "panel", "panel_role", "run", *keys, "status", "epochs"]
         assert set(COLUMNS) <= set(table.columns)
         assert (table["status"] == "completed").all()
         assert table["run"].nunique() == len(expected_runs(config, [figure]))

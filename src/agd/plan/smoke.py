@@ -6,7 +6,8 @@ fails on a shape, an argument or a missing file. Its numbers mean nothing.
 The runs keep the preset's architectures, widths, depths and batch sizes, except where a CPU's memory cannot
 hold one step (`REDUCED_BATCH`): each such change is returned as a note and printed when the workflow plans. The
 peers block keeps one evaluation seed of its several: a seed changes no shape, argument or file, and the block's
-other seeds would triple its runs (every cell, optimizer, role and study still runs)."""
+other seeds would triple its runs (every cell, optimizer, role and study still runs). No run keeps its checkpoint:
+hundreds of runs at the preset's sizes would keep tens of gigabytes, and a smoke run is never extended."""
 
 from collections.abc import Mapping
 
@@ -23,6 +24,7 @@ LM_ITERATIONS = 2
 def apply(config: dict) -> list[str]:
     """Turn the validated config into its smoke run, in place; returns what was reduced, one note each."""
     config["smoke"] = True
+    config["keep_checkpoints"] = False
     preset = config["presets"][config["preset"]]
     preset["device"] = "cpu"
     preset["description"] = f"{LABEL.capitalize()}. {preset.get('description', '')}"
