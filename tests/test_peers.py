@@ -235,6 +235,16 @@ def test_the_bootstrap_interval_of_b_on_a_toy_table():
     assert (flat.loc["agd", "B_low"], flat.loc["agd", "B_high"]) == (0.0, 0.0)
 
 
+def test_the_papers_peers_section_gives_b_with_its_interval_and_tuning_counted():
+    from agd.tables.paper import peers_tex
+
+    tex = peers_tex(scores(hand_table()), {"agd": "AGD"})
+    scored = scores(hand_table()).set_index(["cell", "optimizer"])
+    agd = scored.loc[("a", "agd")]
+    assert f"AGD & {agd['B']:.2f} [{agd['B_low']:.2f}, {agd['B_high']:.2f}] & {agd['B_tuning_inclusive']:.2f} &" in tex
+    assert tex.count("\\\\") == 1 + scores(hand_table())["optimizer"].nunique()
+
+
 def test_profile_score_and_ratio_edges():
     assert profile_score([1.0, 1.0]) == 1.0 and profile_score([math.inf]) == 0.0 and profile_score([4.0]) == 0.0
     assert profile_score([2.5]) == pytest.approx(0.5)
