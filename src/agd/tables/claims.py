@@ -4,9 +4,9 @@ Each claim names a check here. A check reads the aggregated figure tables (the r
 final rows), finding a panel by its role (agd.plan.roles), and returns a verdict (agd.tables.measured): `holds`,
 `fails`, or `not testable here` with the reason (not run in this preset, or too short to show the effect), and
 what it measured beside the paper's value. Over several seeds a claim holds or fails only where every seed agrees
-with the verdict on their mean; otherwise it is `inconclusive`, and the measured text says which seeds hold. A verdict is about these runs: their preset, data and length are
-written next to it, and a claim made on CIFAR-10 over 2000 epochs that holds on mnist5k over 10 is reported as
-holding there, not as reproduced.
+with the verdict on their mean; otherwise it is `inconclusive`, and the measured text says which seeds hold. A
+verdict is about these runs: their preset, data and length are written next to it, and a claim made on CIFAR-10
+over 2000 epochs that holds on mnist5k over 10 is reported as holding there, not as reproduced.
 """
 
 import math
@@ -213,7 +213,8 @@ def eta_init_grows_with_width(figure: pd.DataFrame | None) -> Verdict:
     if first.empty:
         return untestable(absent(figure, "grid"))
     eta = first.pivot_table(index="depth", columns="width", values="eta_mean")
-    ends = {depth: (row.dropna().iloc[0], row.dropna().iloc[-1]) for depth, row in eta.iterrows() if row.notna().sum() >= 2}
+    ends = {depth: (row.dropna().iloc[0], row.dropna().iloc[-1])
+            for depth, row in eta.iterrows() if row.notna().sum() >= 2}
     if not ends:
         return untestable("eta at init is logged at only one width per depth")
     broken = [f"depth {depth}" for depth, (narrow, wide) in ends.items() if not wide > narrow]
