@@ -89,6 +89,28 @@ def test_step_matches_algorithm_1(make_model, input_shape, gain):
         np.testing.assert_allclose(p.detach().double().numpy(), w, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("make_model, input_shape", [(tiny_fcn, (12,)), (TinyConvNet, (2, 8, 8))])
+def test_a_float64_network_steps_in_float64_to_algorithm_1(make_model, input_shape):
+    """G and every slice norm are summed in the gradients' type where it is wider than float32."""
+    torch.manual_seed(0)
+    model = make_model().double()
+    opt = AGD(model.named_parameters())
+    opt.init_weights()
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn((8, *input_shape), generator=g, dtype=torch.float64)
+    out = model(x)
+    ((out - torch.randn(out.shape, generator=g, dtype=torch.float64)) ** 2).mean().backward()
+    params = list(model.parameters())
+    expected, G, eta = reference_agd_step(as_float64(params), as_float64(p.grad for p in params))
+
+    opt.step()
+
+    assert opt.G == pytest.approx(G, rel=1e-12) and opt.eta == pytest.approx(eta, rel=1e-12)
+    for p, w in zip(params, expected):
+        assert p.dtype == torch.float64
+        np.testing.assert_allclose(p.detach().numpy(), w, rtol=1e-12, atol=1e-14)
+
+
 def test_update_norms_follow_the_paper():
     torch.manual_seed(1)
     model = TinyConvNet()

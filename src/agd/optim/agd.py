@@ -28,6 +28,11 @@ class WeightGroup:
     followers: list[tuple[str, torch.Tensor]] = field(default_factory=list)
 
 
+def norm_type(grad: torch.Tensor) -> torch.dtype:
+    """The type a gradient's norm is summed in: float32, or the gradient's own where it is wider."""
+    return torch.promote_types(grad.dtype, torch.float32)
+
+
 class AGD(torch.optim.Optimizer):
     """Algorithm 1 of the paper: no learning rate, one gradient summary G per step.
 
@@ -104,17 +109,21 @@ class AGD(torch.optim.Optimizer):
 
     @torch.no_grad()
     def _slice_norms(self, groups: list[WeightGroup]) -> list[torch.Tensor]:
-        """||grad_k slice||_F of each group, in float32: one fused pass over the matrices (0-d results), one norm
-        per conv kernel ([1, 1, k_x, k_y], broadcasting against it)."""
+        """||grad_k slice||_F of each group, in float32 or the gradients' wider type (float64 stays float64): one
+        fused pass over the matrices of each type (0-d results), one norm per conv kernel ([1, 1, k_x, k_y],
+        broadcasting against it)."""
         norms: list[torch.Tensor | None] = [None] * len(groups)
-        matrices = [i for i, group in enumerate(groups) if group.weight.ndim == 2]
-        if matrices:
-            fused = torch._foreach_norm([groups[i].weight.grad for i in matrices], 2, dtype=torch.float32)
+        by_type: dict[torch.dtype, list[int]] = {}
+        for i, group in enumerate(groups):
+            if group.weight.ndim == 2:
+                by_type.setdefault(norm_type(group.weight.grad), []).append(i)
+        for dtype, matrices in by_type.items():
+            fused = torch._foreach_norm([groups[i].weight.grad for i in matrices], 2, dtype=dtype)
             for i, norm in zip(matrices, fused):
                 norms[i] = norm
         for i, group in enumerate(groups):
             if norms[i] is None:
-                norms[i] = slice_norms(group.weight.grad.float())
+                norms[i] = slice_norms(group.weight.grad.to(norm_type(group.weight.grad)))
         return norms
 
     def _summary(self, groups: list[WeightGroup], norms: list[torch.Tensor]) -> torch.Tensor:
