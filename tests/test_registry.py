@@ -31,7 +31,8 @@ def test_families_and_learning_rates():
 def test_command_lines_and_schema_offer_the_registry():
     assert choices(arguments.build_parser(), "--optimizer") == registry.names(registry.IMAGE) == (
         "agd", "agd-bias", "adam", "sgd", "muon", "prodigy", "dadapt-adam", "dog", "sf-adamw", "sf-adamw-tuned")
-    assert choices(lm_arguments.build_parser(), "--optimizer") == registry.names(registry.LM) == ("agd", "adamw")
+    assert choices(lm_arguments.build_parser(), "--optimizer") == registry.names(registry.LM) == (
+        "agd", "muon", "prodigy", "dadapt-adam", "dog", "sf-adamw", "sf-adamw-tuned", "adamw")
     defs = config_schema.schema()["$defs"]
     image = defs["panel"]["properties"]["optimizers"]["properties"]
     assert image["agd"] == image["prodigy"] == {"type": "null"} and image["adam"] == image["muon"] == {

@@ -1,7 +1,8 @@
 """Token streams for language-model training: two character-level texts and GPT-2 tokens of OpenWebText.
 
 prepare_text writes <data_dir>/<name>/{train.bin, val.bin, meta.json} once (uint16 tokens, nanoGPT's layout);
-load_text reads them back as a TokenData whose batches depend on (seed, split, index) only.
+load_text reads them back as a TokenData whose batches depend on (seed, split, index) only; with test_split, the
+second half of the validation tokens is held out as a test split.
 """
 
 import json
@@ -28,7 +29,8 @@ OPENWEBTEXT_SPLIT_SEED = 2357  # nanoGPT's split of OpenWebText
 OPENWEBTEXT_VAL_FRACTION = 0.0005
 OPENWEBTEXT_DEPENDENCIES = "openwebtext needs tiktoken (and datasets to download it): pip install tiktoken datasets"
 
-SPLIT_CODES = {"train": 0, "val": 1}
+TOKEN_FILES = ("train", "val")
+SPLIT_CODES = {"train": 0, "val": 1, "test": 3}  # 2 is the dropout stream of agd.jobs.train_lm
 TOKEN_IDS = 1 << 16  # the token files hold uint16 ids
 META = "meta.json"
 
@@ -274,29 +276,31 @@ def write_meta(directory: Path, *, name: str, tokenizer: str, vocab_size: int, t
 
 
 class TokenData:
-    """Train and validation token streams of one text; batches are drawn reproducibly from (seed, index).
+    """Train, validation and (where held out) test token streams of one text; batches are drawn reproducibly from
+    (seed, index).
 
     Each split is either an int64 tensor on the device (batches gathered there) or, for texts too big for
     that, a uint16 memmap gathered on the CPU and copied over.
     """
 
     def __init__(self, meta: dict, train: torch.Tensor | np.ndarray, val: torch.Tensor | np.ndarray,
-                 device: torch.device):
+                 device: torch.device, test: torch.Tensor | np.ndarray | None = None):
         self.meta = meta
         self.name: str = meta["name"]
         self.vocab_size: int = meta["vocab_size"]
         self.tokenizer: str = meta["tokenizer"]
         self.unigram_entropy: float = meta["unigram_entropy"]
         self.device = torch.device(device)
-        self.splits = {"train": train, "val": val}
+        self.splits = {"train": train, "val": val} | ({} if test is None else {"test": test})
         self.train_tokens, self.val_tokens = len(train), len(val)
+        self.test_tokens = 0 if test is None else len(test)
         self._gpt2 = None
 
     def batch(self, split: str, batch_size: int, block_size: int, *, seed: int,
               index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """x, y int64 (batch_size, block_size) on the device; y[:, t] is the token after x[:, t]."""
-        if split not in SPLIT_CODES:
-            raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+        if split not in self.splits:
+            raise ValueError(f"split must be one of {', '.join(map(repr, self.splits))}, got {split!r}")
         tokens = self.splits[split]
         n = len(tokens)
         if batch_size < 1 or block_size < 1:
@@ -331,8 +335,9 @@ def batch_generator(seed: int, split: str, index: int) -> torch.Generator:
 
 
 def load_text(name: str, data_dir: str | Path, *, device, root: str | Path | None = None,
-              prepare: bool = True) -> TokenData:
-    """The text's token streams, prepared first unless prepare=False."""
+              prepare: bool = True, test_split: bool = False) -> TokenData:
+    """The text's token streams, prepared first unless prepare=False; with test_split, the validation tokens' first
+    half validates and their second half is the test split."""
     if prepare:
         directory = prepare_text(name, data_dir, root=root)
     else:
@@ -341,7 +346,7 @@ def load_text(name: str, data_dir: str | Path, *, device, root: str | Path | Non
             raise FileNotFoundError(f"{name} is not prepared in {data_dir} (no {directory / META}). Fix: run "
                                     f"`python -m agd.jobs.prepare_text {name} --data-dir {data_dir}`")
     meta = json.loads((directory / META).read_text())
-    paths = {split: directory / f"{split}.bin" for split in SPLIT_CODES}
+    paths = {split: directory / f"{split}.bin" for split in TOKEN_FILES}
     sizes = {split: os.path.getsize(path) for split, path in paths.items()}
     if sizes["train"] != 2 * meta["train_tokens"] or sizes["val"] != 2 * meta["val_tokens"]:
         raise RuntimeError(f"the token files in {directory} do not match its {META}. Fix: delete {directory} "
@@ -352,4 +357,7 @@ def load_text(name: str, data_dir: str | Path, *, device, root: str | Path | Non
         splits = {split: torch.from_numpy(tokens.astype(np.int64)).to(device) for split, tokens in memmaps.items()}
     else:
         splits = memmaps
-    return TokenData(meta, splits["train"], splits["val"], device)
+    if test_split:
+        half = len(splits["val"]) // 2
+        splits["val"], splits["test"] = splits["val"][:half], splits["val"][half:]
+    return TokenData(meta, device=device, **splits)

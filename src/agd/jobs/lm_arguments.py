@@ -19,9 +19,9 @@ class LMExecution(Execution):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return job_parser(LMRun, LMExecution, "Train a GPT on a token stream with AGD (no learning rate) or nanoGPT's "
-                                          "AdamW, writing metrics.csv and run.json into --out. Starting again with "
-                                          "the same arguments resumes.")
+    return job_parser(LMRun, LMExecution, "Train a GPT on a token stream with AGD (no learning rate), nanoGPT's "
+                                          "AdamW or a peer (agd.optim.registry), writing metrics.csv and run.json "
+                                          "into --out. Starting again with the same arguments resumes.")
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[LMRun, LMExecution]:

@@ -1,9 +1,9 @@
 """The language-model job: a GPT trained for --max-iters iterations, resumable, writing metrics.csv and run.json.
 
 Reads top to bottom: load the token streams, build the GPT and its optimizer, then iterate: every
---eval-interval iterations a metric row with train and validation loss (on a fixed set of batches), eta
-and update size over the interval, the learning rate and tokens per second. Arguments, reuse of --out,
-resume and the ending are the driver's (agd.jobs.driver).
+--eval-interval iterations a metric row with train and validation loss (and test loss with --test-split; each on a
+fixed set of batches), eta and update size over the interval, the learning rate and tokens per second. Arguments,
+reuse of --out, resume and the ending are the driver's (agd.jobs.driver).
 """
 
 import math
@@ -32,7 +32,15 @@ COLUMNS = [
 ]
 # GPT-2's 50257 BPE tokens are padded to a multiple of 64 for faster matmuls, as nanoGPT does.
 BPE_VOCAB_MULTIPLE = 64
-DROPOUT_STREAM = 2  # beside the train (0) and val (1) batch streams of agd.data.text
+DROPOUT_STREAM = 2  # beside the train (0), val (1) and test (3) batch streams of agd.data.text
+
+
+def metric_columns(spec: LMRun) -> list[str]:
+    """COLUMNS, with test_loss after val_loss where the run holds out a test split."""
+    if not spec.test_split:
+        return COLUMNS
+    at = COLUMNS.index("val_loss") + 1
+    return [*COLUMNS[:at], "test_loss", *COLUMNS[at:]]
 
 
 def seed_dropout(seed: int, micro_batch: int) -> None:
@@ -69,12 +77,11 @@ class Interval:
 class LMTraining(run_dir.RunState):
     """The state of one run between iterations, and the loop that advances it."""
 
-    columns = COLUMNS
-
     def __init__(self, spec: LMRun, execution: LMExecution, data: TokenData, model: GPT, optimizer,
                  device: torch.device, out: Path, ranks: distributed.Ranks = distributed.Ranks()):
         super().__init__(out, device, ranks)
         self.spec, self.execution, self.data, self.model, self.opt = spec, execution, data, model, optimizer
+        self.columns = metric_columns(spec)
         self.entry = registry.get(spec.optimizer)
         self.autocast = autocast_dtype(execution, device)
         self.compiled = compilation.use_compile(execution.compile, device)
@@ -189,9 +196,9 @@ class LMTraining(run_dir.RunState):
         eta_mean, eta_min, eta_max = self.interval.eta.summary()
         update_mean, update_min, update_max = self.interval.update.summary()
         seconds = self.interval.train_seconds
+        losses = {f"{split}_loss": self.estimate_loss(split) for split in self.data.splits}
         row = dict(
-            iter=self.iteration, tokens=self.iteration * self.tokens_per_iter,
-            train_loss=self.estimate_loss("train"), val_loss=self.estimate_loss("val"),
+            iter=self.iteration, tokens=self.iteration * self.tokens_per_iter, **losses,
             eta_mean=eta_mean, eta_min=eta_min, eta_max=eta_max,
             update_mean=update_mean, update_min=update_min, update_max=update_max,
             lr=self.last_lr,
@@ -210,8 +217,8 @@ def interval_summary(row: dict, max_iters: int) -> str:
     after = [] if row["lr"] is None else [f"lr {row['lr']:.3g}"]
     if row["tokens_per_s"] is not None:
         after.append(f"{row['tokens_per_s']:,.0f} tok/s")
-    return summary_line(f"iter {row['iter']:>{len(str(max_iters))}}/{max_iters}",
-                        [f"train loss {row['train_loss']:.4f}", f"val loss {row['val_loss']:.4f}"], row, after)
+    losses = [f"{name.removesuffix('_loss')} loss {value:.4f}" for name, value in row.items() if name.endswith("_loss")]
+    return summary_line(f"iter {row['iter']:>{len(str(max_iters))}}/{max_iters}", losses, row, after)
 
 
 def device_problem(execution: LMExecution, device: torch.device) -> str | None:
@@ -240,12 +247,15 @@ def inputs(spec: LMRun, execution: LMExecution, device: torch.device) -> dict:
 def build(spec: LMRun, execution: LMExecution, device: torch.device, ranks: distributed.Ranks,
           out: Path) -> LMTraining:
     try:
-        data = load_text(spec.text, execution.data_dir, device=device, root=execution.text_root)
+        data = load_text(spec.text, execution.data_dir, device=device, root=execution.text_root,
+                         test_split=spec.test_split)
     except (RuntimeError, ValueError, FileNotFoundError) as e:
         raise JobError(str(e)) from e
-    if spec.block_size >= min(data.train_tokens, data.val_tokens):
-        raise JobError(f"--block-size {spec.block_size} needs longer texts: {spec.text} has {data.train_tokens} "
-                       f"training and {data.val_tokens} validation tokens; use a smaller --block-size")
+    sizes = {split: len(tokens) for split, tokens in data.splits.items()}
+    if spec.block_size >= min(sizes.values()):
+        counts = ", ".join(f"{n} {split}" for split, n in sizes.items())
+        raise JobError(f"--block-size {spec.block_size} needs longer texts: {spec.text} has {counts} tokens; use a "
+                       "smaller --block-size")
     entry = registry.get(spec.optimizer)
     config = GPTConfig(vocab_size=model_vocab_size(data), block_size=spec.block_size, n_layer=spec.n_layer,
                        n_head=spec.n_head, n_embd=spec.n_embd, dropout=spec.dropout, bias=spec.bias,
@@ -270,12 +280,12 @@ def record(training: LMTraining, device: torch.device) -> dict:
         "model": training.model.describe(),
         "L": training.entry.depth(training.opt),
         "text": {"name": training.data.name, "vocab_size": training.data.vocab_size,
-                 "train_tokens": training.data.train_tokens, "val_tokens": training.data.val_tokens,
+                 **{f"{split}_tokens": len(tokens) for split, tokens in training.data.splits.items()},
                  "unigram_entropy": training.data.unigram_entropy},
         "iterations": training.iteration,
         "tokens": training.iteration * training.tokens_per_iter,
         "tokens_per_s": sum(speeds) / len(speeds) if speeds else None,
-        "final": {k: final[k] for k in ("iter", "train_loss", "val_loss")},
+        "final": {k: final[k] for k in ("iter", "train_loss", "val_loss", "test_loss") if k in final},
         "best_val_loss": best["val_loss"],
         "best_val_loss_iter": best["iter"],
     }

@@ -5,8 +5,9 @@
 - schedule_free_evaluation: Schedule-Free AdamW (`schedulefree`) evaluated at its evaluation point x
   (optimizer.eval()), BatchNorm statistics recomputed there from training batches, as its authors do.
 - MuonWithAdamW: torch.optim.Muon on every hidden weight, conv kernels flattened to 2-D views of their storage,
-  and AdamW on the first and last layer and any 1-D parameter (Keller Jordan's recipe), both at one rate: Muon's
-  update is scaled to AdamW's RMS (adjust_lr_fn="match_rms_adamw").
+  and AdamW on the first and last layer and any 1-D parameter (Keller Jordan's recipe; in a GPT, Muon on the
+  blocks' attention and MLP matrices, AdamW on the embeddings, the head and the LayerNorms, as modded-nanogpt),
+  both at one rate: Muon's update is scaled to AdamW's RMS (adjust_lr_fn="match_rms_adamw").
 - CosineAnnealed: an optimizer whose rate is annealed to 0 along a cosine over the run's steps (Prodigy's README).
 - SCHEDULE_FREE_ALGOPERF: Schedule-Free AdamW's configuration in AlgoPerf's self-tuning track.
 
@@ -161,13 +162,25 @@ class FlatMuon(torch.optim.Muon):
                     p.grad.zero_()
 
 
+def hidden_weights(model: nn.Module) -> list[torch.Tensor]:
+    """The weights Muon takes: those of two or more dimensions but the first and last layer's. A model with
+    embeddings (a GPT) has them as its first layer and its last linear layer as its last (a GPT's head, which is
+    tied to its token embedding); any other model, its first and last weight."""
+    weights = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
+    embeddings = [m.weight for m in model.modules() if isinstance(m, nn.Embedding)]
+    if not embeddings:
+        return weights[1:-1]
+    head = [m.weight for m in model.modules() if isinstance(m, nn.Linear)][-1:]
+    outer = {id(p) for p in [*embeddings, *head]}
+    return [p for p in weights if id(p) not in outer]
+
+
 class MuonWithAdamW:
     """Muon on the hidden weights, AdamW on the first and last layer and 1-D parameters, both at `lr`."""
 
     def __init__(self, model: nn.Module, lr: float):
         params = [p for p in model.parameters() if p.requires_grad]
-        weights = [p for p in params if p.ndim >= 2]
-        hidden = {id(p) for p in weights[1:-1]}
+        hidden = {id(p) for p in hidden_weights(model)}
         self.optimizers = []
         if hidden:
             self.optimizers.append(FlatMuon([p for p in params if id(p) in hidden], lr=lr, momentum=MUON_MOMENTUM,

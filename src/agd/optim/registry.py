@@ -244,9 +244,9 @@ def _muon(model, run):
 
 def training_steps(run) -> int:
     """The optimizer steps a run's schedule spans: its horizon's epochs of its training split's batches (an image
-    run), or its iterations (a language-model run)."""
+    run), or its horizon's iterations (a language-model run)."""
     if hasattr(run, "max_iters"):
-        return int(run.max_iters)
+        return int(run.horizon or run.max_iters)
     from agd.data.catalog import dataset_info
 
     images = dataset_info(run.dataset).train_size - (run.val_size or 0)
@@ -307,33 +307,35 @@ REGISTRY: dict[str, Optimizer] = {entry.name: entry for entry in (
     # The paper's "default" rates for the untuned baselines (showcase figure).
     Optimizer("adam", TUNED, "Adam", ADAM_ORANGE, {IMAGE: _adam}, settings=("lr",), defaults={"lr": 1e-3}),
     Optimizer("sgd", TUNED, "SGD", SGD_RED, {IMAGE: _sgd}, settings=("lr",), defaults={"lr": 0.1}),
-    Optimizer("muon", TUNED, "Muon", "#1f77b4", {IMAGE: _muon}, settings=("lr",), defaults={"lr": 1e-3},
-              usage="Muon on every hidden weight (conv kernels as 2-D views), AdamW on the first and last layer, "
-                    "one rate for both: torch.optim.Muon's adjust_lr_fn=\"match_rms_adamw\", with which \"Muon can "
-                    "directly reuse the learning rate and weight decay tuned for AdamW\" (torch.optim.Muon's "
-                    "documentation; KellerJordan/Muon for the split of the parameters)"),
+    Optimizer("muon", TUNED, "Muon", "#1f77b4", {IMAGE: _muon, LM: _muon}, settings=("lr",), defaults={"lr": 1e-3},
+              usage="Muon on every hidden weight (conv kernels as 2-D views; a GPT's attention and MLP matrices), "
+                    "AdamW on the first and last layer (a GPT's embeddings and its head, tied to the token embedding) "
+                    "and on the 1-D parameters, one rate for both: torch.optim.Muon's "
+                    "adjust_lr_fn=\"match_rms_adamw\", with which \"Muon can directly reuse the learning rate and "
+                    "weight decay tuned for AdamW\" (torch.optim.Muon's documentation; KellerJordan/Muon and "
+                    "modded-nanogpt for the split of the parameters)"),
     # The learning-rate-free peers at their authors' settings (lr: a multiplier of their estimate).
-    Optimizer("prodigy", LR_FREE, "Prodigy", "#9467bd", {IMAGE: _prodigy}, settings=("lr", "d_coef"),
+    Optimizer("prodigy", LR_FREE, "Prodigy", "#9467bd", {IMAGE: _prodigy, LM: _prodigy}, settings=("lr", "d_coef"),
               defaults={"lr": 1.0, "d_coef": 1.0}, knob="d_coef", horizon=True,
               usage="\"We recommend using lr=1. (default) for all networks. If you want to force the method to "
                     "estimate a smaller or larger learning rate, it is better to change the value of d_coef\"; "
                     "\"We also recommend using cosine annealing with the method\" (konstmish/prodigy, README)"),
-    Optimizer("dadapt-adam", LR_FREE, "D-Adapt Adam", "#8c564b", {IMAGE: _dadapt_adam}, settings=("lr",),
-              defaults={"lr": 1.0},
+    Optimizer("dadapt-adam", LR_FREE, "D-Adapt Adam", "#8c564b", {IMAGE: _dadapt_adam, LM: _dadapt_adam},
+              settings=("lr",), defaults={"lr": 1.0},
               usage="\"Set the LR parameter to 1.0\"; \"Use the same learning rate scheduler you would normally "
                     "use on the problem\": none here, as for Adam and SGD (facebookresearch/dadaptation, README)"),
-    Optimizer("dog", LR_FREE, "DoG (averaged)", "#e377c2", {IMAGE: _dog}, settings=("lr",), defaults={"lr": 1.0},
-              evaluating=_evaluating,
+    Optimizer("dog", LR_FREE, "DoG (averaged)", "#e377c2", {IMAGE: _dog, LM: _dog}, settings=("lr",),
+              defaults={"lr": 1.0}, evaluating=_evaluating,
               usage="DoG's averaged iterate is evaluated (PolynomialDecayAverager, gamma 8), reps_rel 1e-6, or "
                     "1e-4 with batch normalisation, as formll/dog's README says to compare it"),
-    Optimizer("sf-adamw", SELF_TUNING, "Schedule-Free AdamW (AlgoPerf)", "#17becf", {IMAGE: _sf_adamw},
+    Optimizer("sf-adamw", SELF_TUNING, "Schedule-Free AdamW (AlgoPerf)", "#17becf", {IMAGE: _sf_adamw, LM: _sf_adamw},
               settings=("lr",), defaults={"lr": 0.0025}, evaluating=_schedule_free_evaluating, horizon=True,
               usage="the configuration that won AlgoPerf's self-tuning track: lr 0.0025, betas (0.9, 0.9955), "
                     "weight decay 0.0812, warmup 2% (x 0.75) of the steps, r 0.75, weight_lr_power 2 "
                     "(facebookresearch/schedule_free, schedulefree/algoperf/self_tuning/schedule_free_adamw/"
                     "submission.py); evaluated at its evaluation point with BatchNorm statistics recomputed there "
                     "(README: optimizer.eval(), and issue 60)"),
-    Optimizer("sf-adamw-tuned", TUNED, "Schedule-Free AdamW (tuned)", "#0e6b75", {IMAGE: _sf_adamw},
+    Optimizer("sf-adamw-tuned", TUNED, "Schedule-Free AdamW (tuned)", "#0e6b75", {IMAGE: _sf_adamw, LM: _sf_adamw},
               settings=("lr",), defaults={"lr": 0.0025}, evaluating=_schedule_free_evaluating, horizon=True,
               usage="the AlgoPerf configuration with its rate tuned on the grid like Adam's: \"This method does "
                     "require tuning\" (facebookresearch/schedule_free, README)"),

@@ -329,7 +329,7 @@ DATA, MODEL, OPTIMIZER, TRAINING = "data", "model (nanoGPT's Shakespeare-char de
 
 @dataclass(frozen=True)
 class LMRun(RunSpec):
-    """One agd-train-lm run: a GPT on a token stream with AGD or AdamW and one seed."""
+    """One agd-train-lm run: a GPT on a token stream with one optimizer and seed."""
 
     job: ClassVar[str] = registry.LM
     length: ClassVar[str] = "max_iters"
@@ -337,6 +337,8 @@ class LMRun(RunSpec):
     module: ClassVar[str] = "agd.jobs.train_lm"
 
     text: str = setting("python_docs_char", choices=TEXTS, group=DATA)
+    test_split: bool = setting(False, group=DATA, help="hold out the second half of the validation tokens as a test "
+                                                       "split, never used to choose", added=True)
     n_layer: int = setting(6, group=MODEL, bounds=AT_LEAST_ONE)
     n_head: int = setting(6, group=MODEL, bounds=AT_LEAST_ONE)
     n_embd: int = setting(384, group=MODEL, bounds=AT_LEAST_ONE)
@@ -353,7 +355,8 @@ class LMRun(RunSpec):
     optimizer: str = setting("agd", choices=registry.names(registry.LM), group=OPTIMIZER)
     gain: float = setting(1.0, group=OPTIMIZER, column=False, help="AGD update multiplier (1 throughout the paper)",
                           bounds=POSITIVE)
-    lr: float | None = setting(None, column="peak_lr", group=OPTIMIZER, help="AdamW peak learning rate (default 1e-3)",
+    lr: float | None = setting(None, column="peak_lr", group=OPTIMIZER,
+                               help="learning rate, AdamW's peak (default: the registry's, adamw 1e-3)",
                                bounds=POSITIVE)
     min_lr: float | None = setting(None, group=OPTIMIZER, column=False,
                                    help="AdamW rate at the end of the cosine (default lr/10)", bounds=NOT_NEGATIVE)
@@ -371,6 +374,12 @@ class LMRun(RunSpec):
     grad_clip: float | None = setting(None, group=OPTIMIZER, column=False,
                                       help="AdamW global gradient-norm clip, 0 for none (default 1.0)",
                                       bounds=NOT_NEGATIVE)
+    d_coef: float | None = setting(None, group=OPTIMIZER, column=False,
+                                   help="Prodigy's estimate multiplier (default 1), the knob its authors name",
+                                   bounds=POSITIVE, added=True)
+    horizon: int | None = setting(None, group=OPTIMIZER, help="iterations an optimizer's schedule spans (Prodigy's "
+                                                              "annealing, Schedule-Free's warmup; default --max-iters)",
+                                  bounds=AT_LEAST_ONE, added=True)
     seed: int = setting(0, group=TRAINING, bounds=SEED)
     max_iters: int = setting(5000, role=LENGTH, group=TRAINING, bounds=NOT_NEGATIVE)
 
@@ -382,6 +391,8 @@ class LMRun(RunSpec):
             model += f"-drop{self.dropout:g}"
         if self.bias:
             model += "-bias"
+        if self.test_split:
+            model += "-test"
         optimizer = optimizer_tag(self)
         if self.warmup_iters is not None:
             optimizer += f"-wu{self.warmup_iters}"
@@ -394,6 +405,10 @@ class LMRun(RunSpec):
                       n_embd=self.n_embd, dropout=self.dropout, bias=self.bias)
         except ValueError as e:
             yield f"model: {e}"
+        if self.horizon is not None and not registry.get(self.optimizer).horizon:
+            spanning = ", ".join(name for name in registry.names(self.job) if registry.get(name).horizon)
+            yield (f"--horizon is the length of a schedule that spans the run ({spanning}); {self.optimizer} has "
+                   "none, drop --horizon")
         if registry.get(self.optimizer).scheduled:
             yield from self.filled().schedule_problems()
 
@@ -406,9 +421,14 @@ class LMRun(RunSpec):
                    "(default --max-iters): the cosine would have no length; shorten the warmup")
 
     def filled(self) -> "LMRun":
-        """The optimizer's settings where the run leaves them out (nanoGPT's AdamW, from the registry)."""
-        settings = registry.get(self.optimizer).filled(dataclasses.asdict(self), self.max_iters)
-        return dataclasses.replace(self, **{k: v for k, v in settings.items() if getattr(self, k) is None})
+        """The optimizer's settings where the run leaves them out (nanoGPT's AdamW, from the registry), and the
+        horizon of a schedule that spans the run."""
+        entry = registry.get(self.optimizer)
+        changes = {k: v for k, v in entry.filled(dataclasses.asdict(self), self.max_iters).items()
+                   if getattr(self, k) is None}
+        if entry.horizon and self.horizon is None:
+            changes["horizon"] = self.max_iters
+        return dataclasses.replace(self, **changes)
 
 
 SPECS = {spec.job: spec for spec in (ImageRun, LMRun)}
