@@ -41,9 +41,9 @@ def paper_members(tmp_path):
     """The paper preset's transformer block: Shakespeare runs on disk (AdamW 50 iterations past its panel's
     end, to be clipped), GPT-2 off."""
     config = with_preset("paper")
-    members = lm_grid.membership(config)
+    members = lm_grid.membership(config, lm_grid.FIGURE)
     members["panel_max_iters"] = 100
-    for run in lm_grid.runs(config).to_dict("records"):
+    for run in lm_grid.runs(config, lm_grid.FIGURE).to_dict("records"):
         if run["enabled"]:
             write_run(tmp_path, run, iters=(0, 50, 100, 150) if run["optimizer"] == "adamw" else (0, 50, 100))
     return members, tmp_path
@@ -60,7 +60,7 @@ def test_table_clips_to_the_panel_and_marks_disabled_runs(paper_members):
     adamw = shakespeare[shakespeare["optimizer"] == "adamw"]
     assert (adamw["peak_lr"] == 1e-3).all() and adamw["lr"].iloc[-1] == pytest.approx(1e-3 / 101)
 
-    summary = lm_summary_table(lm_grid.runs(with_preset("paper")), runs_dir).set_index("optimizer")
+    summary = lm_summary_table(lm_grid.runs(with_preset("paper"), lm_grid.FIGURE), runs_dir).set_index("optimizer")
     assert sorted(summary["status"]) == ["completed", "completed", "not_run", "not_run"]
     assert summary[summary["text"] == "shakespeare_char"].loc["agd", "final_val_loss"] == pytest.approx(2.4)
 

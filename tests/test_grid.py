@@ -84,6 +84,7 @@ def test_imagenet_runs_ask_for_several_gpus():
 
 
 def test_the_smoke_run_keeps_every_run_and_its_sizes_but_two_steps_long():
+    from agd.optim import registry
     from agd.plan import config as schema, lm_grid, peers, smoke
 
     real = copy.deepcopy(CONFIG)
@@ -112,7 +113,9 @@ def test_the_smoke_run_keeps_every_run_and_its_sizes_but_two_steps_long():
     assert smoke_runs[sizes].equals(runs[sizes])
     kept = runs["dataset"] != "imagenet"
     assert smoke_runs.loc[kept, "batch_size"].equals(runs.loc[kept, "batch_size"])
-    lm = lm_grid.runs(test)
+    lm = lm_grid.runs(test, lm_grid.FIGURE)
     assert len(lm) == 4 and (lm["max_iters"] == 2).all()
     assert sorted(lm["batch_size"]) == [1, 1, 64, 64]
+    gpt_cell = lm_grid.runs(test)  # with the peers' GPT cell: every optimizer that trains a GPT, two iterations
+    assert (gpt_cell["max_iters"] == 2).all() and set(gpt_cell["optimizer"]) == set(registry.names(registry.LM))
     assert "--synthetic-data" in bundle_command(smoke_runs.iloc[:1], test["presets"]["paper"], test)

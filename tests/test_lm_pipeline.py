@@ -17,7 +17,7 @@ from test_workflow import CONFIG, REPO, planned, snakemake, with_preset
 
 
 def test_quick_preset_runs_agd_and_adamw_on_the_offline_text():
-    runs = lm_grid.runs(with_preset("quick")).set_index("optimizer")
+    runs = lm_grid.runs(with_preset("quick"), lm_grid.FIGURE).set_index("optimizer")
     assert sorted(runs.index) == ["adamw", "agd"]
     assert (runs["text"] == "python_docs_char").all() and runs["enabled"].all()
     assert runs.loc["agd", "run"] == "gpt-python_docs_char/l2-h2-e64-b64/bs32-ga1/agd/seed0"
@@ -27,7 +27,7 @@ def test_quick_preset_runs_agd_and_adamw_on_the_offline_text():
 
 
 def test_paper_preset_has_nanogpts_two_configs_with_openwebtext_gated():
-    runs = lm_grid.runs(CONFIG)
+    runs = lm_grid.runs(CONFIG, lm_grid.FIGURE)
     assert len(runs) == 4
     shakespeare = runs[runs["text"] == "shakespeare_char"]
     gpt2 = runs[runs["text"] == "openwebtext"]
@@ -39,7 +39,7 @@ def test_paper_preset_has_nanogpts_two_configs_with_openwebtext_gated():
     big = gpt2[gpt2["optimizer"] == "adamw"].iloc[0]
     assert (big["lr"], big["warmup_iters"], big["beta2"], big["grad_accum"], big["gpus"]) == (6e-4, 2000, 0.95, 40, 8)
     enabled = with_preset("paper", openwebtext={"enabled": True, "root": None})
-    assert lm_grid.runs(enabled)["enabled"].all()
+    assert lm_grid.runs(enabled, lm_grid.FIGURE)["enabled"].all()
 
 
 def test_panels_sharing_a_run_train_it_once_for_the_longest():
@@ -49,8 +49,8 @@ def test_panels_sharing_a_run_train_it_once_for_the_longest():
     longer["max_iters"] = 800
     longer["optimizers"] = {"agd": None}
     panels["longer"] = longer
-    members = lm_grid.membership(config)
-    runs = lm_grid.runs(config).set_index("optimizer")
+    members = lm_grid.membership(config, lm_grid.FIGURE)
+    runs = lm_grid.runs(config, lm_grid.FIGURE).set_index("optimizer")
     assert len(members) == 3 and len(runs) == 2
     assert runs.loc["agd", "max_iters"] == 800 and runs.loc["adamw", "max_iters"] == 400
 
@@ -62,13 +62,13 @@ def test_two_panels_with_clashing_adamw_settings_are_refused():
     other["optimizers"]["adamw"]["beta2"] = 0.95
     panels["other"] = other
     with pytest.raises(ConfigError, match="different settings"):
-        lm_grid.membership(config)
+        lm_grid.membership(config, lm_grid.FIGURE)
 
 
 @pytest.mark.parametrize("preset", ["quick", "paper"])
 def test_training_commands_parse_back_to_the_run(preset):
     config = with_preset(preset, openwebtext={"enabled": True, "root": "/data/owt"})
-    for run in lm_grid.runs(config).to_dict("records"):
+    for run in lm_grid.runs(config, lm_grid.FIGURE).to_dict("records"):
         command = pipeline.lm_train_command(run, config["presets"][preset], config)
         args = build_parser().parse_args([*shlex.split(command), "--out", "x"])
         vars(args).update(dataclasses.asdict(LMRun.from_args(args).filled()))
@@ -85,7 +85,8 @@ def test_training_commands_parse_back_to_the_run(preset):
 
 
 def test_runtime_estimates():
-    runs = lm_grid.runs(with_preset("paper", openwebtext={"enabled": True})).set_index(["text", "optimizer"], drop=False)
+    config = with_preset("paper", openwebtext={"enabled": True})
+    runs = lm_grid.runs(config, lm_grid.FIGURE).set_index(["text", "optimizer"], drop=False)
     gpt2 = runs.loc[("openwebtext", "adamw")]
     # nanoGPT's GPT-2 124M: ~4 days on 8 A100s; the limit doubles the estimate.
     days = cluster.lm_runtime_minutes(gpt2) / 60 / 24

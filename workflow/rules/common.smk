@@ -40,7 +40,9 @@ PRESET_LABEL = f"{config['preset']} ({smoke.LABEL})" if SMOKE else config["prese
 ENABLED_RUNS = RUNS[RUNS["enabled"]]
 ENABLED_LM_RUNS = LM_RUNS[LM_RUNS["enabled"]]
 FIGURE_NAMES = list(PRESET["figures"])
-HAS_TRANSFORMER = not LM_MEMBERS.empty
+TRANSFORMER_MEMBERS = LM_MEMBERS[LM_MEMBERS["figure"] == lm_grid.FIGURE]
+TRANSFORMER_RUNS = LM_RUNS.loc[list(dict.fromkeys(TRANSFORMER_MEMBERS["run"]))]
+HAS_TRANSFORMER = not TRANSFORMER_MEMBERS.empty
 HAS_PEERS = peers.block(PRESET) is not None
 # The peers' figures, each with the output of aggregate_peers it is drawn from.
 PEER_TABLES = {"peers": "rows", "profiles": "profiles"}
@@ -77,6 +79,7 @@ if problem:
 # decided (an extension of its grid, its chosen rate's runs), by name: trained only when a decision asks.
 STUDIES = {study.name: study for study in peers.studies(PRESET, smoke=SMOKE)}
 DECIDED_JOBS = peers.decided_jobs(STUDIES.values())
+DECIDED_LM_RUNS = peers.decided_lm_runs(PRESET.get("peers"), STUDIES.values()) if HAS_PEERS else {}
 # The training jobs (agd.jobs.bundle), each by the manifest it writes: the run table's bundles and the init check's.
 INIT_RUNS = init_check.runs(MEMBERS, RUNS, PRESET)
 INIT_JOBS = training_jobs.bundles(INIT_RUNS, PRESET, config, init_check.RUNS_DIR, init_check.BUNDLES_DIR)
@@ -86,6 +89,7 @@ TRAINING_JOBS = {
 }
 BUNDLES_DIRS = (BUNDLES_DIR, init_check.BUNDLES_DIR)
 PEER_MEMBERS = MEMBERS[MEMBERS["figure"].isin([peers.FIGURE, peers.SENSITIVITY])]
+PEER_LM_MEMBERS = LM_MEMBERS[LM_MEMBERS["figure"] == peers.FIGURE]
 
 HAVE_TEX = shutil.which("latexmk") is not None
 TEX_INSTALL = "apt-get install latexmk texlive-latex-recommended texlive-fonts-recommended (Debian/Ubuntu)"
@@ -197,7 +201,11 @@ def decision(study, number):
 
 def decided_runs_input(study, kind, lr):
     """What a table or round reads of a decided job's runs: its manifest, or with partial=true the metrics of its
-    runs already on disk."""
+    runs already on disk; a GPT study's runs, each its own job, by their metrics."""
+    if STUDIES[study].job == LMRun.job:
+        specs = peers.decided_runs(PRESET["peers"], STUDIES[study], kind, lr)
+        return [f"{LM_RUNS_DIR}/{run.run_id()}/metrics.csv" for run in specs
+                if not config["partial"] or run_exists(run.run_id(), LM_RUNS_DIR)]
     if config["partial"]:
         specs = peers.decided_runs(PRESET["peers"], STUDIES[study], kind, lr)
         return [f"{RUNS_DIR}/{run.run_id()}/metrics.csv" for run in specs if run_exists(run.run_id())]
@@ -206,7 +214,10 @@ def decided_runs_input(study, kind, lr):
 
 def grid_inputs(study, lr):
     if lr in STUDIES[study].rates:
-        return trained([STUDIES[study].grid_run(PRESET["peers"], lr).run_id()])
+        run = STUDIES[study].grid_run(PRESET["peers"], lr).run_id()
+        if STUDIES[study].job == LMRun.job:
+            return [f"{LM_RUNS_DIR}/{run}/metrics.csv" for run in planned_lm_runs([run])]
+        return trained([run])
     return decided_runs_input(study, peers.GRID, lr)
 
 
@@ -238,7 +249,9 @@ def final_decision(study):
 def peers_inputs(wildcards):
     """Every run of the peers block: those known before any study decides, and for each study its rounds and
     its chosen rate's runs."""
-    inputs = {"runs": trained(dict.fromkeys(PEER_MEMBERS["run"])), "decisions": []}
+    inputs = {"runs": trained(dict.fromkeys(PEER_MEMBERS["run"])) + [
+        f"{LM_RUNS_DIR}/{run}/metrics.csv" for run in planned_lm_runs(dict.fromkeys(PEER_LM_MEMBERS["run"]))],
+        "decisions": []}
     for study in STUDIES:
         try:
             rounds, found = final_decision(study)
@@ -252,7 +265,18 @@ def peers_inputs(wildcards):
 
 
 def lm_run(wildcards):
-    return LM_RUNS.loc[wildcards.lm_run]
+    """A language-model run's row: of the run table, or a run a GPT study asks for once it has decided."""
+    if wildcards.lm_run in LM_RUNS.index:
+        return LM_RUNS.loc[wildcards.lm_run]
+    if wildcards.lm_run in DECIDED_LM_RUNS:
+        return decided_lm_row(wildcards.lm_run)
+    raise WorkflowError(f"{LM_RUNS_DIR}/{wildcards.lm_run}: no run of this config; ask for a figure or table, which "
+                        "names the runs it needs")
+
+
+@functools.cache
+def decided_lm_row(run):
+    return lm_grid.decided_row(DECIDED_LM_RUNS[run])
 
 
 def lm_text_markers(wildcards):

@@ -17,7 +17,7 @@ checkpoint tune:
     params:
         study=lambda wildcards: STUDIES[wildcards.study],
         peers=PRESET.get("peers"),
-        runs_dir=RUNS_DIR,
+        runs_dir=lambda wildcards: LM_RUNS_DIR if STUDIES[wildcards.study].job == LMRun.job else RUNS_DIR,
         partial=config["partial"],
     localrule: True
     conda:
@@ -40,10 +40,11 @@ rule aggregate_peers:
     log:
         "logs/results/peers.log",
     params:
-        members=PEER_MEMBERS.to_dict("records"),
+        members=PEER_MEMBERS.to_dict("records") + PEER_LM_MEMBERS.to_dict("records"),
         preset=PRESET,
         smoke=SMOKE,
         runs_dir=RUNS_DIR,
+        lm_runs_dir=LM_RUNS_DIR,
     localrule: True
     conda:
         CONDA_ENV

@@ -55,7 +55,7 @@ rule train_lm:
 rule aggregate_transformer:
     input:
         metrics=lambda wildcards: expand(
-            f"{LM_RUNS_DIR}/{{run}}/metrics.csv", run=planned_lm_runs(dict.fromkeys(LM_MEMBERS["run"]))
+            f"{LM_RUNS_DIR}/{{run}}/metrics.csv", run=planned_lm_runs(dict.fromkeys(TRANSFORMER_MEMBERS["run"]))
         ),
         texts=lm_text_markers,
     output:
@@ -63,7 +63,7 @@ rule aggregate_transformer:
     log:
         "logs/results/transformer.log",
     params:
-        members=LM_MEMBERS.to_dict("records"),
+        members=TRANSFORMER_MEMBERS.to_dict("records"),
         runs_dir=lm_runs_dir,
     localrule: True
     conda:
@@ -74,13 +74,13 @@ rule aggregate_transformer:
 
 rule transformer_summary:
     input:
-        metrics=expand(f"{LM_RUNS_DIR}/{{run}}/metrics.csv", run=planned_lm_runs(LM_RUNS.index)),
+        metrics=expand(f"{LM_RUNS_DIR}/{{run}}/metrics.csv", run=planned_lm_runs(TRANSFORMER_RUNS.index)),
     output:
         report("results/transformer_summary.csv", category="Results", labels={"table": "transformer runs"}),
     log:
         "logs/results/transformer_summary.log",
     params:
-        runs=LM_RUNS.to_dict("records"),
+        runs=TRANSFORMER_RUNS.to_dict("records"),
         runs_dir=lm_runs_dir,
     localrule: True
     conda:

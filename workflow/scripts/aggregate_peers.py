@@ -8,7 +8,7 @@ sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)  # the rule's
 decisions = read_decisions(snakemake.input.decisions)
 members = all_members(snakemake.params.preset, snakemake.params.members, decisions, snakemake.params.smoke)
 runs_dir = Path(snakemake.params.runs_dir)
-table = peers_table(members, runs_dir)
+table = peers_table(members, runs_dir, Path(snakemake.params.lm_runs_dir))
 table.to_csv(snakemake.output.rows, index=False)
 scored = scores(table)
 scored.to_csv(snakemake.output.scores, index=False)

@@ -1,6 +1,7 @@
-"""Peers (not a paper figure): per cell, test accuracy and the train objective against epochs for every
-optimizer on the evaluation seeds, the mean with the band from the lowest to the highest seed; tuned
-baselines at the rate their grid chose on the tuning seed. AGD in the paper's green, drawn last."""
+"""Peers (not a paper figure): per cell, validation and test accuracy (a GPT cell: loss) and the train objective
+against epochs (iterations) for every optimizer on the evaluation seeds, the mean with the band from the lowest to
+the highest seed; tuned baselines at the rate their grid chose on the tuning seed. AGD in the paper's green, drawn
+last."""
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -14,9 +15,11 @@ from agd.optim import registry
 TITLE = ("AGD beside the learning-rate-free optimizers of today (Prodigy, D-Adaptation Adam, DoG with its iterate "
          "average) and Schedule-Free AdamW in its self-tuning configuration, each as its authors run it, and beside "
          "Adam, SGD and Muon with their rate chosen on the validation split by a study on a separate seed (the grid "
-         "extended past any edge). Rows: validation accuracy (the dashed line is the cell's target, the median best "
-         "validation accuracy of the tuned Adam), test accuracy (reported, never used to choose), and the train "
-         "objective; the mean over the evaluation seeds with the band between the lowest and highest seed.")
+         "extended past any edge); on the GPT cell, nanoGPT's AdamW with its rate chosen the same way, and AGD's "
+         "transformer variant. Rows: validation accuracy (the GPT cell: validation loss; the dashed line is the "
+         "cell's target, the median best of the tuned Adam, or AdamW), test accuracy (loss; reported, never used to "
+         "choose), and the train objective; the mean over the evaluation seeds with the band between the lowest "
+         "and highest seed.")
 
 EVALUATION = "evaluation"
 AGD_WIDTH = 2.0
@@ -43,13 +46,24 @@ def draw(ax: plt.Axes, rows: pd.DataFrame, column: str, scale: float = 1.0) -> N
                      linewidth=line_width(optimizer), ax=ax, legend=False)
 
 
-ROWS = (("val_acc", "validation accuracy (%)", 100.0, "linear"), ("test_acc", "test accuracy (%)", 100.0, "linear"),
-        ("train_loss", "train objective", 1.0, "log"))
+ROWS = {
+    registry.IMAGE: (("val_acc", "validation accuracy (%)", 100.0, "linear"),
+                     ("test_acc", "test accuracy (%)", 100.0, "linear"), ("train_loss", "train objective", 1.0, "log")),
+    registry.LM: (("val_loss", "validation loss", 1.0, "linear"), ("test_loss", "test loss", 1.0, "linear"),
+                  ("train_loss", "train loss", 1.0, "linear")),
+}
+TIME_LABELS = {registry.IMAGE: "epochs", registry.LM: "iterations"}
+
+
+def job_of(cell_rows: pd.DataFrame) -> str:
+    return cell_rows["job"].iloc[0] if "job" in cell_rows and not cell_rows.empty else registry.IMAGE
 
 
 def cell_title(cell: str, first) -> str:
     if first is None:
         return cell
+    if isinstance(first.get("text"), str):
+        return f"{cell}: GPT {int(first['n_layer'])} layers width {int(first['n_embd'])} on {first['text']}"
     depth = f"depth {int(first['depth'])} width {int(first['width'])} " if first["arch"] == "fcn" else ""
     return f"{cell}: {first['arch']} {depth}on {first['dataset']}"
 
@@ -57,27 +71,32 @@ def cell_title(cell: str, first) -> str:
 def plot(data: pd.DataFrame, context: dict) -> plt.Figure:
     rows = data[data["role"] == EVALUATION]
     cells = list(dict.fromkeys(rows["panel"])) or ["(none)"]
-    fig, axes = figure(120 * len(cells) + 60, 400, len(ROWS), len(cells), layout="constrained")
+    fig, axes = figure(120 * len(cells) + 60, 400, 3, len(cells), layout="constrained")
+    previous = None
     for column, cell in enumerate(cells):
         cell_rows = rows[rows["panel"] == cell]
+        job = job_of(cell_rows)
         axes[0, column].set_title(cell_title(cell, cell_rows.iloc[0] if not cell_rows.empty else None), fontsize=6)
         reason = not_run_text(cell_rows)
         if reason:
-            for row in range(len(ROWS)):
+            for row in range(len(ROWS[job])):
                 mark_not_run(axes[row, column], reason if row == 0 else "")
             continue
         epochs = epoch_rows(cell_rows)
-        for row, (metric, label, scale, yscale) in enumerate(ROWS):
+        for row, (metric, label, scale, yscale) in enumerate(ROWS[job]):
             ax = axes[row, column]
-            draw(ax, epochs, metric, scale)
+            if metric in epochs:
+                draw(ax, epochs, metric, scale)
             ax.set_yscale(yscale)
             if scale == 100.0:
                 ax.set_ylim(0, 100)
-            ax.set_ylabel(label if column == 0 else "")
-            ax.set_xlabel("epochs" if row == len(ROWS) - 1 else "")
+            ax.set_ylabel(label if job != previous else "")
+            ax.set_xlabel(TIME_LABELS[job] if row == len(ROWS[job]) - 1 else "")
+        previous = job
         target = cell_rows["target"].dropna()
         if not target.empty:
-            axes[0, column].axhline(100 * float(target.iloc[0]), color="0.4", linestyle="--", linewidth=0.8)
+            axes[0, column].axhline(ROWS[job][0][2] * float(target.iloc[0]), color="0.4", linestyle="--",
+                                    linewidth=0.8)
         missing_note(axes[-1, column], cell_rows)
     present = optimizers_in(rows) if not rows.empty else []
     handles = [Line2D([], [], color=OPTIMIZER_COLORS[o], linewidth=line_width(o), label=OPTIMIZER_LABELS[o])

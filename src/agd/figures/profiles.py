@@ -1,5 +1,6 @@
 """Performance profiles (not a paper figure; AlgoPerf's), one small panel per optimizer so that none hides
-another: the share of cells on which its time to reach the cell's target validation accuracy is within tau times
+another: the share of the cells it trains on which its time to reach the cell's target validation accuracy (a GPT
+cell: validation loss) is within tau times
 the fastest optimizer's, against tau in [1, 4], every other optimizer in grey behind it. Top row: times as
 measured; bottom row: a tuned optimizer's time counts every epoch of its tuning study first."""
 
@@ -11,9 +12,10 @@ import pandas as pd
 from agd.figures.peers import line_width, optimizers_in
 from agd.figures.style import OPTIMIZER_COLORS, OPTIMIZER_LABELS, figure, footer, mark_not_run
 
-TITLE = ("Performance profiles over the peers' cells, AlgoPerf style, one panel per optimizer: the share of cells on "
-         "which it reaches the cell's target validation accuracy (the tuned Adam's median best) within tau times "
-         "the epochs of the fastest optimizer on that cell; a cell it never reaches counts as never; the other "
+TITLE = ("Performance profiles over the peers' cells, AlgoPerf style, one panel per optimizer: the share of the cells "
+         "it trains on which it reaches the cell's target validation accuracy (the tuned Adam's median best; on "
+         "the GPT cell, the validation loss of nanoGPT's tuned AdamW) within tau times the epochs (iterations) of "
+         "the fastest optimizer on that cell; a cell it never reaches counts as never; the other "
          "optimizers in grey. B is the area under the profile over tau in [1, 4], divided by 3, with its 95% "
          "bootstrap interval over the evaluation seeds. Top: the time of the evaluation runs alone, as benchmarks "
          "report it. Bottom: tuning counted, a tuned optimizer's time being every epoch of its rate study (grid and "
@@ -51,11 +53,11 @@ def plot(data: pd.DataFrame, context: dict) -> plt.Figure:
                 continue
             ax.step(mine["tau"], mine["rho"], where="post", color=OPTIMIZER_COLORS[optimizer],
                     linewidth=line_width(optimizer) + 0.5)
-            ax.set_title((f"{OPTIMIZER_LABELS[optimizer]}\n" if row == 0 else "") + interval(mine.iloc[0]),
-                         fontsize=5.5)
+            ax.set_title((f"{OPTIMIZER_LABELS[optimizer]} ({int(mine['cells'].iloc[0])} cells)\n" if row == 0 else "")
+                         + interval(mine.iloc[0]), fontsize=5.5)
             ax.set_xlim(1, 4)
             ax.set_ylim(-0.02, 1.02)
             ax.set_xlabel("tau" if row == len(KINDS) - 1 else "")
-        axes[row, 0].set_ylabel(f"{label}\nshare of the {cells} cells", fontsize=6)
+        axes[row, 0].set_ylabel(f"{label}\nshare of its cells (of {cells})", fontsize=6)
     footer(fig, data, context)
     return fig

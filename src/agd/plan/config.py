@@ -21,8 +21,9 @@ from agd.plan.grid import FIGURES
 from agd.plan.tuning import TUNING_RULES, VALIDATION_RULES
 
 SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
-# Where each job kind's panels name their optimizers, and the definition of one LM optimizer setting.
-PANEL_DEFS = {registry.IMAGE: ("panel", "peers"), registry.LM: ("transformer_panel",)}
+# Where each job kind's panels name their optimizers (the peers block: those of either job, each with a rate grid
+# if tuned), and the definition of one LM optimizer setting.
+PANEL_DEFS = {registry.IMAGE: ("panel",), registry.LM: ("transformer_panel",)}
 LM_SETTINGS_DEF = "lm_optimizer_settings"
 
 
@@ -43,8 +44,9 @@ def schema(path: Path = SCHEMA) -> dict:
     document = yaml.safe_load(Path(path).read_text())
     defs = document["$defs"]
     for panel, name, choices in (("panel", "arch", ARCHS), ("panel", "dataset", DATASETS), ("panel", "loss", LOSSES),
-                                 ("peers_cell", "arch", ARCHS), ("peers_cell", "dataset", DATASETS),
-                                 ("peers_cell", "loss", LOSSES), ("transformer_panel", "text", TEXTS)):
+                                 ("peers_image_cell", "arch", ARCHS), ("peers_image_cell", "dataset", DATASETS),
+                                 ("peers_image_cell", "loss", LOSSES), ("peers_gpt_cell", "text", TEXTS),
+                                 ("transformer_panel", "text", TEXTS)):
         defs[panel]["properties"][name]["enum"] = list(choices)
     # The paper's figures keep the paper's protocol (rates chosen on the test split); the peers block chooses on
     # its validation split only.
@@ -58,6 +60,12 @@ def schema(path: Path = SCHEMA) -> dict:
                 "type": "object", "minProperties": 1, "additionalProperties": False,
                 "properties": {entry.name: optimizer_schema(entry, job, defs) for entry in registry.entries(job)},
             }
+    defs["peers"]["properties"]["optimizers"] = {
+        "type": "object", "minProperties": 1, "additionalProperties": False,
+        "properties": {entry.name: optimizer_schema(entry, registry.IMAGE, defs) for entry in registry.REGISTRY.values()},
+    }
+    defs["peers_gpt_cell"]["properties"]["settings"]["additionalProperties"]["properties"] = {
+        name: schema_ for name, schema_ in defs[LM_SETTINGS_DEF].items() if name != "lr"}
     return document
 
 

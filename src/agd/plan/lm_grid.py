@@ -1,4 +1,5 @@
-"""The transformer run table: a preset's `transformer` panels expanded into one LMRun per (panel, run).
+"""The language-model run table: a preset's `transformer` panels expanded into one LMRun per (panel, run), then
+the GPT cells of its peers block (agd.plan.peers), each row with its role in the study.
 
 A panel is a GPT trained on one text, once per optimizer and seed. Panels that share a run share its
 directory, and it trains for the most iterations any of them asks for (AdamW's schedule length is part of
@@ -10,6 +11,7 @@ import itertools
 import pandas as pd
 
 from agd.optim import registry
+from agd.plan import peers
 from agd.plan.grid import ConfigError, preset_of
 from agd.plan.specs import LMRun
 from agd.plan.table import member, unique_runs
@@ -36,22 +38,30 @@ def panel_specs(panel: dict):
         )
 
 
-def membership(config: dict) -> pd.DataFrame:
-    """One row per (panel, run) of the preset's transformer block; empty when the preset has none."""
+def membership(config: dict, figure: str | None = None) -> pd.DataFrame:
+    """One row per (figure, panel, run) of the preset's transformer block and of its peers' GPT cells (only those
+    of `figure` if given); empty when the preset has neither."""
     enabled = {text for text in GATED_TEXTS if config.get(text, {}).get("enabled", False)}
     rows = [member(spec, figure=FIGURE, panel=name, gpus=panel.get("gpus", 1),
                    enabled=panel["text"] not in GATED_TEXTS or panel["text"] in enabled)
             for name, panel in transformer_panels(config).items() for spec in panel_specs(panel)]
+    rows += peers.membership(preset_of(config), registry.LM).to_dict("records")
     key = [f.name for f in LMRun.key_fields()]
-    table = pd.DataFrame(rows, columns=["figure", "panel", "gpus", "enabled", "run", "family", *key, "panel_max_iters"])
+    table = pd.DataFrame(rows, columns=["figure", "panel", "role", "gpus", "enabled", "run", "family", *key,
+                                        "panel_max_iters"])
     clashes = table.drop_duplicates(["run", *key]).groupby("run").size()
     if (clashes > 1).any():
         run = clashes[clashes > 1].index[0]
         raise ConfigError(f"transformer: two panels train {run} with different settings (AdamW's min_lr, "
                           "betas, weight decay, clip or schedule length); make them equal or change lr or warmup_iters")
-    return table
+    return table if figure is None else table[table["figure"] == figure].reset_index(drop=True)
 
 
-def runs(config: dict) -> pd.DataFrame:
-    """The unique runs, each trained as long as any panel needs."""
-    return unique_runs(membership(config), LMRun)
+def runs(config: dict, figure: str | None = None) -> pd.DataFrame:
+    """The unique runs (of `figure`'s panels if given), each trained as long as any panel needs."""
+    return unique_runs(membership(config, figure), LMRun)
+
+
+def decided_row(spec: LMRun) -> pd.Series:
+    """The run-table row of a run that a GPT study of the peers block asks for once it has decided."""
+    return unique_runs(pd.DataFrame([member(spec, gpus=1, enabled=True)]), LMRun).iloc[0]

@@ -11,6 +11,8 @@ hundreds of runs at the preset's sizes would keep tens of gigabytes, and a smoke
 
 from collections.abc import Mapping
 
+from agd.optim import registry
+
 WORKDIR = "smoke"
 LABEL = "smoke run: synthetic data, two steps per run, numbers meaningless"
 THREADS = 1
@@ -38,7 +40,15 @@ def apply(config: dict) -> list[str]:
     peers = preset.get("peers")
     if peers:
         for name, cell in peers["cells"].items():
-            notes += _image_panel(cell, f"peers/{name}")
+            if "text" in cell:
+                notes += _lm_panel(cell, f"peers/{name}")
+                # A warmup that the cell leaves at its optimizer's default would outlast the two iterations.
+                for optimizer in peers["optimizers"]:
+                    if "warmup_iters" in registry.get(optimizer).settings:
+                        cell.setdefault("settings", {})[optimizer] = dict(cell["settings"].get(optimizer) or {},
+                                                                           warmup_iters=1)
+            else:
+                notes += _image_panel(cell, f"peers/{name}")
         seeds = peers["seeds"]["evaluation"]
         if len(seeds) > 1:
             peers["seeds"]["evaluation"] = seeds[:1]
@@ -69,7 +79,8 @@ def _lm_panel(panel: dict, where: str) -> list[str]:
     panel["max_iters"] = LM_ITERATIONS
     panel["eval_interval"] = 1
     panel["eval_iters"] = 1
-    for settings in panel["optimizers"].values():
+    # A transformer panel's optimizers carry their settings; a peers GPT cell fixes them under `settings`.
+    for settings in (panel.get("optimizers") or panel.get("settings", {})).values():
         if isinstance(settings, Mapping) and "warmup_iters" in settings:
             settings["warmup_iters"] = 1
     if panel["text"] not in REDUCED_TEXTS:

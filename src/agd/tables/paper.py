@@ -104,8 +104,9 @@ def qualitative_table_tex(table: pd.DataFrame, caption: str) -> str:
 
 def peers_tex(scores: pd.DataFrame, labels: dict[str, str]) -> str:
     """The peers' section: per optimizer its profile score B with its 95% interval, B with the tuning sweep
-    counted, and per cell the mean final test accuracy over the evaluation seeds with the epochs it took to reach
-    the cell's validation target (-- when it did not)."""
+    counted, and per cell the mean final test accuracy (a GPT cell: test loss) over the evaluation seeds with the
+    epochs (iterations) it took to reach the cell's validation target (-- when it did not; blank where the
+    optimizer does not train the cell)."""
     if scores.empty:
         return ""
     cells = list(dict.fromkeys(scores["cell"]))
@@ -114,7 +115,9 @@ def peers_tex(scores: pd.DataFrame, labels: dict[str, str]) -> str:
         "Every optimizer on the evaluation seeds: AGD and the learning-rate-free ones at their authors' settings, "
         "the tuned ones at the rate their study chose on the validation split of a separate seed. "
         "Cells: final test accuracy in percent, mean over the seeds, and in brackets the median epochs to the "
-        "cell's target (the tuned Adam's median best validation accuracy). $B$ is the performance-profile score "
+        "cell's target (the tuned Adam's median best validation accuracy); on a GPT cell the final test loss and "
+        "the iterations to the validation loss of nanoGPT's tuned AdamW. $B$ is the performance-profile score "
+        "over the cells an optimizer trains "
         "(1: fastest on every cell, 0: never within four times the fastest) with its 95\\% bootstrap interval over "
         "the seeds; $B_t$ counts a tuned optimizer's whole tuning study in its time.",
         "",
@@ -129,12 +132,15 @@ def peers_tex(scores: pd.DataFrame, labels: dict[str, str]) -> str:
         entries = []
         for cell in cells:
             if cell not in by_cell.index:
-                entries.append("--")
+                entries.append("")
                 continue
             row = by_cell.loc[cell]
             epochs = row["epochs_to_target"]
             reached = "--" if pd.isna(epochs) or epochs == float("inf") else f"{int(epochs)}"
-            entries.append(f"{format_percent(100 * row['final_test_acc_mean'])} ({reached})")
+            if row.get("metric") == "val_loss":
+                entries.append(f"{row['final_test_loss_mean']:.3f} ({reached})")
+            else:
+                entries.append(f"{format_percent(100 * row['final_test_acc_mean'])} ({reached})")
         first = mine.iloc[0]
         b = f"{first['B']:.2f} [{first['B_low']:.2f}, {first['B_high']:.2f}]"
         lines.append(f"{escape(labels.get(optimizer, optimizer))} & {b} & {first['B_tuning_inclusive']:.2f} & "

@@ -4,16 +4,21 @@ ablation and the sensitivity study.
 
 Every choice reads the validation split (agd.plan.peers): the studies chose their rates on it, and the cell's
 target and the time to reach it are read on it too; test metrics are reported beside them and never choose.
+An image cell's metric is validation accuracy and its time is in epochs; a GPT cell's metric is validation loss
+(lower is better) and its time is in iterations (`metric`, `time_unit`; agd.tables.peer_rows).
 
 Scores (results/peers_scores.csv), per cell and optimizer, over its runs on the evaluation seeds:
-- final and best validation and test accuracy, mean and standard deviation over the seeds;
-- the cell's target: the median over the seeds of the tuned Adam's best validation accuracy;
-- time to target: the first epoch whose validation accuracy reaches the target, the median over the seeds (a
-  seed that never reaches it counts as infinite), with the fastest and slowest seed;
+- final and best validation and test accuracy (a GPT cell: final validation and test loss), mean and standard
+  deviation over the seeds;
+- the cell's target: the median over the seeds of the reference optimizer's best validation metric (the tuned
+  Adam; on a GPT cell nanoGPT's tuned AdamW, `REFERENCE`);
+- time to target: the first epoch (iteration) whose validation metric reaches the target, the median over the
+  seeds (a seed that never reaches it counts as infinite), with the fastest and slowest seed;
 - ratio: time to target over the fastest optimizer's on that cell;
 - the performance profile rho(tau), the share of cells on which an optimizer's ratio is at most tau, and its
   score B, the integral of rho over tau in [1, 4] divided by 3 (1: fastest on every cell; 0: never within 4x),
-  with a 95% bootstrap interval (B_low, B_high) from resampling each cell's seeds;
+  with a 95% bootstrap interval (B_low, B_high) from resampling each cell's seeds. An optimizer is scored over
+  the cells it trains (agd.plan.peers.applies; `cells` says how many);
 - tuning-inclusive: a tuned optimizer's time to target counts every epoch of its study (the grid, every
   extension) before its evaluation run's; an optimizer without a grid counts its single run. B_tuning_inclusive is
   B on those times: the comparison AGD's title asks for.
@@ -32,10 +37,14 @@ from agd.plan import peers as plan
 from agd.plan.peers import ABLATION, EVALUATION, FIGURE, SENSITIVITY, TUNING
 from agd.plan.tuning import split_of
 from agd.tables.aggregate import PARAMS, figure_rows
+from agd.tables.peer_rows import is_lm, run_rows
 from agd.tables.selection import describe_runs, epoch_rows, mark_final
 
-TARGET_OPTIMIZER = "adam"
-METRIC = "val_acc"   # what the target and the time to it are read on
+# Per job: the optimizer whose best validation metric sets a cell's target, and the metric the target and the
+# time to it are read on, with its sign (higher sign * value is better).
+REFERENCE = {registry.IMAGE: "adam", registry.LM: "adamw"}
+METRICS = {registry.IMAGE: ("val_acc", 1.0), registry.LM: ("val_loss", -1.0)}
+TIME_UNITS = {registry.IMAGE: "epoch", registry.LM: "iteration"}
 TAU_MAX = 4.0
 TAUS = np.linspace(1.0, TAU_MAX, 301)
 BOOTSTRAP_REPLICATES = 1000
@@ -44,8 +53,9 @@ PLAIN, TUNING_INCLUSIVE = "plain", "tuning_inclusive"
 SCORE_COLUMNS = [
     "cell", "optimizer", "family", "dataset", "arch", "epochs", "seeds", "seeds_planned", "reason",
     "final_val_acc_mean", "final_test_acc_mean", "final_test_acc_std", "best_val_acc_mean", "best_test_acc_mean",
-    "best_test_acc_std", "target", "epochs_to_target", "epochs_to_target_min", "epochs_to_target_max", "reached",
-    "ratio", "B", "B_low", "B_high", "lr", "tuning_runs", "tuning_epochs", "tuning_seconds",
+    "best_test_acc_std", "final_val_loss_mean", "final_test_loss_mean", "final_test_loss_std", "metric", "time_unit",
+    "target", "epochs_to_target", "epochs_to_target_min", "epochs_to_target_max", "reached",
+    "ratio", "cells", "B", "B_low", "B_high", "lr", "tuning_runs", "tuning_epochs", "tuning_seconds",
     "epochs_to_target_tuning_inclusive", "ratio_tuning_inclusive", "B_tuning_inclusive", "B_tuning_inclusive_low",
     "B_tuning_inclusive_high",
 ]
@@ -53,18 +63,21 @@ SCORE_COLUMNS = [
 
 # --- the rows ---
 
-def peers_table(members: Iterable[Mapping], runs_dir: Path) -> pd.DataFrame:
-    """Every metric row of the peers block's runs (figure `peers`: roles evaluation, tuning and ablation), with
-    the run's parameters, role, status, why it is absent, its final epoch row marked, and its cell's target."""
+def peers_table(members: Iterable[Mapping], runs_dir: Path, lm_runs_dir: Path | None = None) -> pd.DataFrame:
+    """Every metric row of the peers block's runs (figure `peers`: roles evaluation, tuning and ablation; a GPT
+    cell's under `lm_runs_dir`), with the run's parameters, role, status, why it is absent, its final row marked,
+    and its cell's job, metric and target."""
     members = [dict(member) for member in members if member["figure"] == FIGURE]
     for member in members:
         for key in PARAMS:
             member.setdefault(key, None)
     members = list({(member["panel"], member["run"]): member for member in members}.values())
-    rows = figure_rows(members, Path(runs_dir))
+    rows = run_rows(members, Path(runs_dir), lm_runs_dir)
     roles = {(member["panel"], member["run"]): member["role"] for member in members}
     rows["role"] = [roles[panel, run] for panel, run in zip(rows["panel"], rows["run"])]
-    rows = mark_final(describe_runs(rows))
+    jobs = {member["panel"]: registry.LM if is_lm(member) else registry.IMAGE for member in members}
+    rows["job"] = rows["panel"].map(jobs)
+    rows["metric"] = rows["job"].map(lambda job: METRICS[job][0])
     targets = {cell: target_of(cell_rows) for cell, cell_rows in rows.groupby("panel", sort=False)}
     return rows.assign(target=rows["panel"].map(targets))
 
@@ -73,13 +86,19 @@ def evaluation_epochs(rows: pd.DataFrame) -> pd.DataFrame:
     return epoch_rows(rows[rows["role"] == EVALUATION])
 
 
+def job_of(cell_rows: pd.DataFrame) -> str:
+    return cell_rows["job"].iloc[0] if "job" in cell_rows and not cell_rows.empty else registry.IMAGE
+
+
 def target_of(cell_rows: pd.DataFrame) -> float:
-    """The median over the evaluation seeds of the tuned Adam's best validation accuracy (NaN without it)."""
-    adam = evaluation_epochs(cell_rows[cell_rows["optimizer"] == TARGET_OPTIMIZER])
-    if adam.empty or METRIC not in adam:
+    """The median over the evaluation seeds of the reference optimizer's best validation metric (NaN without it)."""
+    job = job_of(cell_rows)
+    metric, sign = METRICS[job]
+    reference = evaluation_epochs(cell_rows[cell_rows["optimizer"] == REFERENCE[job]])
+    if reference.empty or metric not in reference:
         return math.nan
-    best = pd.to_numeric(adam[METRIC], errors="coerce").groupby(adam["run"]).max().dropna()
-    return float(best.median()) if not best.empty else math.nan
+    best = (sign * pd.to_numeric(reference[metric], errors="coerce")).groupby(reference["run"]).max().dropna()
+    return sign * float(best.median()) if not best.empty else math.nan
 
 
 # --- time to target ---
@@ -92,11 +111,13 @@ def reaching_time(epochs: np.ndarray, values: np.ndarray, target: float) -> floa
     return float(epochs[reached[0]]) if reached.size else math.inf
 
 
-def time_to_target(run_rows: pd.DataFrame, target: float, metric: str = METRIC) -> tuple[float, float]:
-    """(epochs, seconds) until the run's `metric` first reaches `target`; (inf, inf) if it never does."""
-    ordered = run_rows.sort_values("epoch")
-    values = pd.to_numeric(ordered[metric], errors="coerce").to_numpy(float)
-    epoch = reaching_time(ordered["epoch"].to_numpy(float), values, target)
+def time_to_target(rows: pd.DataFrame, target: float, metric: str = "val_acc",
+                   sign: float = 1.0) -> tuple[float, float]:
+    """(epochs, seconds) until the run's `metric` first reaches `target` (from below where `sign` is 1, from
+    above where it is -1: a loss); (inf, inf) if it never does."""
+    ordered = rows.sort_values("epoch")
+    values = sign * pd.to_numeric(ordered[metric], errors="coerce").to_numpy(float)
+    epoch = reaching_time(ordered["epoch"].to_numpy(float), values, sign * target)
     if math.isinf(epoch):
         return math.inf, math.inf
     return epoch, float(ordered.loc[ordered["epoch"] == epoch, "time_s"].iloc[0])
@@ -125,22 +146,24 @@ def profile_score(values: Iterable[float]) -> float:
 # --- per-run curves, for the scores and their bootstrap ---
 
 class Cell:
-    """One cell's evaluation runs as arrays: per optimizer, per seed, the epochs and the validation metric, and
-    what its tuning cost (epochs of every grid run)."""
+    """One cell's evaluation runs as arrays: per optimizer, per seed, the epochs (iterations) and the validation
+    metric times its sign (higher is better), and what its tuning cost (epochs of every grid run)."""
 
-    def __init__(self, name: str, rows: pd.DataFrame, tuning_epochs: Mapping[str, float]):
-        self.name = name
+    def __init__(self, name: str, rows: pd.DataFrame, tuning_epochs: Mapping[str, float], job: str = registry.IMAGE):
+        self.name, self.job = name, job
+        metric, sign = METRICS[job]
         self.seeds = sorted(int(s) for s in rows["seed"].dropna().unique())
         self.curves: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
         for (optimizer, seed), run in rows.groupby(["optimizer", "seed"], sort=False):
             ordered = run.sort_values("epoch")
             self.curves.setdefault(optimizer, {})[int(seed)] = (
-                ordered["epoch"].to_numpy(float), pd.to_numeric(ordered[METRIC], errors="coerce").to_numpy(float))
+                ordered["epoch"].to_numpy(float), sign * pd.to_numeric(ordered[metric], errors="coerce").to_numpy(float))
         self.tuning_epochs = dict(tuning_epochs)
 
     def target(self, seeds: list[int]) -> float:
-        adam = self.curves.get(TARGET_OPTIMIZER, {})
-        best = [np.nanmax(adam[s][1]) for s in seeds if s in adam and np.isfinite(adam[s][1]).any()]
+        """The reference optimizer's median best (signed) validation metric over `seeds`."""
+        reference = self.curves.get(REFERENCE[self.job], {})
+        best = [np.nanmax(reference[s][1]) for s in seeds if s in reference and np.isfinite(reference[s][1]).any()]
         return float(np.median(best)) if best else math.nan
 
     def times(self, seeds: list[int], tuning_inclusive: bool) -> dict[str, float]:
@@ -184,6 +207,14 @@ def bootstrap_interval(cells: list[Cell], tuning_inclusive: bool, replicates: in
 
 # --- the score table ---
 
+SCORED_METRICS = ("val_acc", "test_acc", "val_loss", "test_loss")
+
+
+def with_metrics(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows with every metric a score reads, empty where a job does not log it (a GPT's accuracies)."""
+    return rows.assign(**{name: pd.to_numeric(rows[name], errors="coerce") if name in rows else math.nan
+                          for name in SCORED_METRICS})
+
 def study_costs(table: pd.DataFrame) -> dict[tuple[str, str], dict]:
     """Per (cell, tuned optimizer): its study's runs, epochs (each grid run up to the cell's epochs, or as far as
     it got) and seconds, every round counted."""
@@ -207,24 +238,29 @@ def scores(table: pd.DataFrame) -> pd.DataFrame:
     for cell_name, cell_rows in evaluation.groupby("panel", sort=False):
         epochs = epoch_rows(cell_rows)
         tuning = {optimizer: cost["tuning_epochs"] for (c, optimizer), cost in costs.items() if c == cell_name}
-        cell = Cell(cell_name, epochs, tuning)
+        job = job_of(cell_rows)
+        cell = Cell(cell_name, epochs, tuning, job)
         cells.append(cell)
         target = cell.target(cell.seeds)
+        metric, sign = METRICS[job]
         for optimizer, mine in cell_rows.groupby("optimizer", sort=False):
-            runs = epochs[epochs["optimizer"] == optimizer]
+            runs = with_metrics(epochs[epochs["optimizer"] == optimizer])
             finals = runs[runs["final"].astype(bool)]
             per_seed = [reaching_time(*cell.curves[optimizer][s], target) for s in cell.curves.get(optimizer, {})]
             best = runs.groupby("run")[["val_acc", "test_acc"]].max() if not runs.empty else pd.DataFrame(
                 columns=["val_acc", "test_acc"])
             absent = sorted(set(mine.loc[mine["reason"].astype(str) != "", "reason"].astype(str)))
             row = dict(cell=cell_name, optimizer=optimizer, family=registry.family_of(optimizer),
-                       dataset=mine["dataset"].iloc[0], arch=mine["arch"].iloc[0], epochs=int(mine["epochs"].max()),
+                       dataset=mine["text"].iloc[0] if job == registry.LM else mine["dataset"].iloc[0],
+                       arch="gpt" if job == registry.LM else mine["arch"].iloc[0], epochs=int(mine["epochs"].max()),
                        seeds=int(runs["run"].nunique()), seeds_planned=int(mine["run"].nunique()),
                        reason="; ".join(absent),
                        final_val_acc_mean=finals["val_acc"].mean(), final_test_acc_mean=finals["test_acc"].mean(),
                        final_test_acc_std=finals["test_acc"].std(), best_val_acc_mean=best["val_acc"].mean(),
                        best_test_acc_mean=best["test_acc"].mean(), best_test_acc_std=best["test_acc"].std(),
-                       target=target,
+                       final_val_loss_mean=finals["val_loss"].mean(), final_test_loss_mean=finals["test_loss"].mean(),
+                       final_test_loss_std=finals["test_loss"].std(), metric=metric, time_unit=TIME_UNITS[job],
+                       target=sign * target,
                        epochs_to_target=float(np.median(per_seed)) if per_seed else math.inf,
                        epochs_to_target_min=min(per_seed, default=math.inf),
                        epochs_to_target_max=max(per_seed, default=math.inf),
@@ -242,6 +278,7 @@ def scores(table: pd.DataFrame) -> pd.DataFrame:
                                 for cell, group in result.groupby("cell", sort=False)
                                 for optimizer in group["optimizer"]]
         result[score] = result["optimizer"].map(result.groupby("optimizer")[ratio_column].apply(profile_score))
+        result["cells"] = result["optimizer"].map(result.groupby("optimizer")["cell"].nunique())
         interval = bootstrap_interval(cells, kind == TUNING_INCLUSIVE)
         result[f"{score}_low"] = result["optimizer"].map(lambda o: interval.get(o, (math.nan, math.nan))[0])
         result[f"{score}_high"] = result["optimizer"].map(lambda o: interval.get(o, (math.nan, math.nan))[1])

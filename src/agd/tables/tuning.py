@@ -15,7 +15,7 @@ from agd import records
 from agd.plan.peers import FIGURE, Study
 from agd.plan.table import member
 from agd.plan.tuning import decide, split_of, tuning_score
-from agd.tables.aggregate import figure_rows
+from agd.tables.peer_rows import run_rows
 
 
 class TuningError(ValueError):
@@ -36,8 +36,8 @@ def judge(study: Study, peers: Mapping, rates: list[float], runs_dir: Path, roun
     """Round `round_` of `study` over its grid so far (`rates`): every rate's score, and the decision. With
     `partial`, rates whose run has not ended are left out and the grid is not extended."""
     runs = {lr: study.grid_run(peers, lr) for lr in rates}
-    rows = figure_rows([member(run, figure=FIGURE, panel=study.cell, gpus=1, enabled=True) for run in runs.values()],
-                       Path(runs_dir))
+    rows = run_rows([member(run, figure=FIGURE, panel=study.cell, gpus=1, enabled=True) for run in runs.values()],
+                    Path(runs_dir))
     scores, absent, data = {}, [], {}
     for lr, run in runs.items():
         run_dir = Path(runs_dir) / run.run_id()
