@@ -77,6 +77,10 @@ def test_a_gpt_study_chooses_on_the_validation_loss_and_knows_every_run_it_may_a
     (lambda block, cell: block["cells"][cell].update(settings={"adamw": {"lr": 0.1}}), "lr is tuned"),
     (lambda block, cell: block["cells"][cell].update(settings={"sgd": {"warmup_iters": 3}}), "trains a GPT"),
     (lambda block, cell: block["cells"][cell].update(eval_interval=10 ** 6), "exceeds max_iters"),
+    (lambda block, cell: block["cells"][cell].update(text="openwebtext"), "a text that is always there"),
+    # AdamW's grid starts at 1e-4 and may extend down to the bound 1e-6, below this floor of its cosine.
+    (lambda block, cell: block["cells"][cell]["settings"]["adamw"].update(min_lr=1e-4),
+     r"would refuse a run a study may come to ask for \(adamw at lr 1e-06\): --min-lr"),
 ])
 def test_a_gpt_cell_used_where_it_cannot_be_is_refused_by_name(change, message):
     config = preset("quick")
@@ -85,6 +89,7 @@ def test_a_gpt_cell_used_where_it_cannot_be_is_refused_by_name(change, message):
     change(block, cell)
     with pytest.raises(grid.ConfigError, match=message):
         grid.membership(config)
+        lm_grid.membership(config)
 
 
 def test_an_optimizer_of_the_block_that_trains_none_of_its_cells_is_refused():
@@ -176,3 +181,38 @@ def test_a_gpt_study_is_judged_on_the_final_validation_loss_of_its_real_grid_run
     best = min(final, key=final.get)
     # The best at an edge of the two-rate grid extends it a decade that way, within the bounds.
     assert found["chosen"] is None and found["extend"] == pytest.approx(best * (10 if best == 1e-1 else 0.1))
+
+
+def test_the_peers_tables_read_image_and_gpt_runs_side_by_side(tmp_path):
+    """Real runs of an image cell and a GPT cell through peers_table and scores: a GPT run's rows carry its peak
+    rate (not the per-row scheduled one), end in a final row, and score on the validation loss."""
+    from agd.jobs.train import main as train
+    from agd.jobs.train_lm import main as train_lm
+    from agd.plan.table import member
+    from agd.tables.peers import peers_table
+
+    image_cell = {"arch": "fcn", "dataset": "mnist5k", "depth": 2, "width": 8, "batch_size": 500, "epochs": 1,
+                  "val_size": 500}
+    execution = ["--device", "cpu", "--threads", "1", "--data-dir", str(tmp_path / "data")]
+    members = []
+    for cell_name, cell, optimizers in (("fcn", image_cell, ("agd", "adam")),
+                                        ("gpt", json.loads(json.dumps(TINY_GPT)), ("agd", "adamw"))):
+        for optimizer in optimizers:
+            run = peers.cell_run(cell, optimizer, 1, **({"lr": 1e-2} if registry.get(optimizer).tuned else {}))
+            lm = isinstance(run, LMRun)
+            out = tmp_path / ("lm_runs" if lm else "runs") / run.run_id()
+            assert (train_lm if lm else train)([*run.argv(), *execution, "--out", str(out)]) == 0
+            members.append(member(run, figure=peers.FIGURE, panel=cell_name, gpus=1, enabled=True,
+                                  role=peers.EVALUATION))
+    table = peers_table(members, tmp_path / "runs", tmp_path / "lm_runs")
+    gpt = table[table["panel"] == "gpt"]
+    assert set(gpt.loc[gpt["optimizer"] == "adamw", "lr"]) == {1e-2}
+    assert gpt["final"].sum() == 2 and set(gpt["job"]) == {registry.LM} and set(gpt["metric"]) == {"val_loss"}
+    assert gpt.loc[gpt["final"], "epoch"].tolist() == [TINY_GPT["max_iters"]] * 2
+    scored = scores(table).set_index(["cell", "optimizer"])
+    best = gpt[gpt["optimizer"] == "adamw"]["val_loss"].min()
+    assert scored.loc[("gpt", "agd"), "target"] == pytest.approx(best)
+    assert scored.loc[("gpt", "adamw"), "lr"] == 1e-2 and scored.loc[("fcn", "adam"), "lr"] == 1e-2
+    assert scored.loc[("fcn", "agd"), "metric"] == "val_acc" and scored.loc[("gpt", "agd"), "metric"] == "val_loss"
+    assert math.isfinite(scored.loc[("gpt", "agd"), "final_test_loss_mean"])
+    assert scored.loc[("gpt", "agd"), "cells"] == 2 and scored.loc[("gpt", "adamw"), "cells"] == 1

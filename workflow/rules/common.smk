@@ -280,7 +280,8 @@ def decided_lm_row(run):
 
 
 def lm_text_markers(wildcards):
-    return [pipeline.text_marker(text, DATA_DIR) for text in sorted(set(ENABLED_LM_RUNS["text"]))]
+    return [pipeline.text_marker(text, DATA_DIR) for text in sorted(set(TRANSFORMER_RUNS.loc[
+        TRANSFORMER_RUNS["enabled"], "text"]))]
 
 
 def lm_runs_dir(wildcards, input):

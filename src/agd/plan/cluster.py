@@ -99,7 +99,8 @@ def lm_training_seconds(run: Mapping, device: str = "cuda") -> float:
     """A transformer run's estimated training time, its evaluations included."""
     sequence = int(run["batch_size"]) * int(run["block_size"])
     trained = int(run["max_iters"]) * int(run["grad_accum"]) * sequence
-    evaluated = (int(run["max_iters"]) // int(run["eval_interval"]) + 2) * 2 * int(run["eval_iters"]) * sequence
+    splits = 3 if run.get("test_split") is True else 2  # train and validation, and a held-out test split
+    evaluated = (int(run["max_iters"]) // int(run["eval_interval"]) + 2) * splits * int(run["eval_iters"]) * sequence
     flops = gpt_flops_per_token(run) * (3 * trained + evaluated)
     return flops / (GPU_FLOPS * gpus(run) if device == "cuda" else CPU_FLOPS)
 

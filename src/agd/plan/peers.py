@@ -137,6 +137,12 @@ def check(peers: Mapping) -> None:
 
 
 def check_gpt_cell(peers: Mapping, name: str, cell: Mapping) -> None:
+    from agd.plan.lm_grid import GATED_TEXTS  # lm_grid plans the peers' GPT cells: imported here, not at the top
+
+    if cell["text"] in GATED_TEXTS:
+        raise ConfigError(f"peers.cells.{name}: {cell['text']} is trained only where a config turns it on (days on "
+                          "8 GPUs); a GPT cell of the block trains a text that is always there: use "
+                          "shakespeare_char or python_docs_char")
     for optimizer, settings in cell.get("settings", {}).items():
         if optimizer not in peers["optimizers"] or not applies(optimizer, cell):
             raise ConfigError(f"peers.cells.{name}.settings.{optimizer}: not an optimizer of the block that trains "
@@ -302,6 +308,11 @@ def decided_lm_runs(peers: Mapping, studies_: Iterable[Study]) -> dict[str, LMRu
         for lr in reachable_rates(study):
             for kind in (GRID, CHOSEN):
                 runs |= {run.run_id(): run for run in decided_runs(peers, study, kind, lr)}
+    for run in runs.values():  # refused now, not once a study has trained its way to it
+        problem = run.problem()
+        if problem:
+            raise ConfigError(f"peers.cells: {run.program} would refuse a run a study may come to ask for "
+                              f"({run.optimizer} at lr {run.lr:g}): {problem}")
     return runs
 
 
@@ -322,6 +333,7 @@ def membership(preset: Mapping, job: str = registry.IMAGE) -> pd.DataFrame:
     rows += [member(study.grid_run(peers, lr), figure=FIGURE, panel=study.cell, gpus=1, enabled=True, role=TUNING)
              for study in studies(preset) if study.cell in cells for lr in study.rates]
     if job != registry.IMAGE:
+        decided_lm_runs(peers, studies(preset))  # refuses a run a GPT study may come to ask for, while planning
         return pd.DataFrame(rows)
     sensitivity = peers.get("sensitivity")
     rows += [member(run, figure=SENSITIVITY, panel=sensitivity["cell"], gpus=1, enabled=True, role=SENSITIVITY)

@@ -21,8 +21,9 @@ def is_lm(member: Mapping) -> bool:
 
 
 def lm_rows_as_epochs(table: pd.DataFrame) -> pd.DataFrame:
-    """agd.tables.aggregate.lm_table's rows on the peers' axes (see the module docstring)."""
-    rows = table.rename(columns={"peak_lr": "lr", "max_iters": "epochs"})
+    """agd.tables.aggregate.lm_table's rows on the peers' axes (see the module docstring); the rate each row logged
+    (AdamW's scheduled rate) gives way to the run's peak rate, the one its study chose."""
+    rows = table.drop(columns=["lr"], errors="ignore").rename(columns={"peak_lr": "lr", "max_iters": "epochs"})
     rows["epoch"] = rows["iter"] if "iter" in rows else pd.NA
     rows["kind"] = rows["epoch"].map(lambda value: "epoch" if pd.notna(value) else None)
     return rows
