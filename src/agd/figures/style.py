@@ -77,8 +77,10 @@ def provenance(data: pd.DataFrame, context: dict) -> str:
     present = ran(data) if "status" in data else data
     parts = [context["figure"], f"preset {context['preset']}"]
     if "text" in data:
-        parts.append(f"text {', '.join(sorted(present['text'].unique())) or 'none'}")
-        parts.append(f"iterations {', '.join(str(i) for i in sorted(present['max_iters'].unique())) or '-'}")
+        parts.append(f"text {', '.join(sorted(present['text'].dropna().unique())) or 'none'}")
+    if "max_iters" in data:
+        iterations = sorted(present["max_iters"].dropna().unique())
+        parts.append(f"iterations {', '.join(str(int(i)) for i in iterations) or '-'}")
     if "dataset" in data:
         parts.append(f"data {', '.join(sorted(present['dataset'].dropna().unique())) or 'none'}")
     if "epochs" in data:
