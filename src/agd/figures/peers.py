@@ -11,6 +11,7 @@ from matplotlib.lines import Line2D
 from agd.figures.style import (BAND_ALPHA, OPTIMIZER_COLORS, OPTIMIZER_LABELS, epoch_rows, figure, footer,
                                mark_not_run, missing_note, not_run_text, values)
 from agd.optim import registry
+from agd.tables.peers import job_of
 
 TITLE = ("AGD beside the learning-rate-free optimizers of today (Prodigy, D-Adaptation Adam, DoG with its iterate "
          "average) and Schedule-Free AdamW in its self-tuning configuration, each as its authors run it, and beside "
@@ -53,10 +54,6 @@ ROWS = {
                   ("train_loss", "train loss", 1.0, "linear")),
 }
 TIME_LABELS = {registry.IMAGE: "epochs", registry.LM: "iterations"}
-
-
-def job_of(cell_rows: pd.DataFrame) -> str:
-    return cell_rows["job"].iloc[0] if "job" in cell_rows and not cell_rows.empty else registry.IMAGE
 
 
 def cell_title(cell: str, first) -> str:

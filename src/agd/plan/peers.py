@@ -39,7 +39,6 @@ FIGURE, SENSITIVITY = "peers", "sensitivity"
 TUNING, EVALUATION, ABLATION = "tuning", "evaluation", "ablation"
 DEFAULT_RULE = "final_val_acc"
 LM_RULE = "final_val_loss"  # a GPT cell's studies: the validation loss at the end of the run
-GPT_MODEL_DEFAULTS = dict(dropout=0.0, bias=False)
 
 
 def block(preset: Mapping) -> dict | None:
@@ -88,8 +87,10 @@ def cell_run(cell: Mapping, optimizer: str, seed: int, **settings) -> RunSpec:
 def gpt_cell_run(cell: Mapping, optimizer: str, seed: int, **settings) -> LMRun:
     """A GPT cell's run: the cell's model, batches and evaluation, the optimizer settings the cell fixes (e.g.
     AdamW's warmup for the cell's length), and the test split held out."""
+    from agd.plan.lm_grid import MODEL_DEFAULTS  # lm_grid plans the peers' GPT cells: imported here, not at the top
+
     fixed = dict(cell.get("settings", {}).get(optimizer) or {})
-    return LMRun(text=cell["text"], **(GPT_MODEL_DEFAULTS | cell["model"]), batch_size=cell["batch_size"],
+    return LMRun(text=cell["text"], **(MODEL_DEFAULTS | cell["model"]), batch_size=cell["batch_size"],
                  grad_accum=cell.get("grad_accum", 1), eval_interval=cell["eval_interval"],
                  eval_iters=cell["eval_iters"], optimizer=optimizer, seed=seed, max_iters=cell["max_iters"],
                  test_split=True, **(fixed | settings)).filled()
