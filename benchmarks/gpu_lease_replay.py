@@ -27,6 +27,7 @@ from pathlib import Path
 import yaml
 
 import agd.jobs.gpu_lease
+from agd.optim import registry
 from agd.plan import bundles, cluster, grid, lm_grid, peers, training_jobs
 from agd.plan.config import validate
 
@@ -81,15 +82,22 @@ def paper_jobs(config: dict) -> list[dict]:
     for name, group in runs.groupby("bundle"):
         members = group.to_dict("records")
         add(name, members, sum(cluster.training_seconds(run) for run in members))
+    def add_lm(run: dict) -> None:
+        add(run["run"], [run | {"arch": "gpt"}], cluster.lm_training_seconds(run, preset["device"]))
+
     for study in peers.studies(preset):  # each study's chosen runs, at the middle of its grid
         lr = study.rates[len(study.rates) // 2]
-        job = training_jobs.of_runs(peers.decided_runs(preset["peers"], study, peers.CHOSEN, lr), preset, config,
-                                    "results/runs")
+        decided = peers.decided_runs(preset["peers"], study, peers.CHOSEN, lr)
+        if study.job == registry.LM:  # a GPT study's runs are a job each
+            for run in decided:
+                add_lm(dict(lm_grid.decided_row(run)) | {"run": run.run_id()})
+            continue
+        job = training_jobs.of_runs(decided, preset, config, "results/runs")
         add(peers.decided_bundle(study, peers.CHOSEN, lr), list(job.costs),
             sum(cluster.training_seconds(run) for run in job.costs))
     lm_runs = lm_grid.runs(config)
     for run in lm_runs[lm_runs["enabled"]].to_dict("records"):
-        add(run["run"], [run | {"arch": "gpt"}], cluster.lm_training_seconds(run, preset["device"]))
+        add_lm(run)
     return jobs
 
 
