@@ -93,7 +93,10 @@ def test_the_smoke_run_keeps_every_run_and_its_sizes_but_two_steps_long():
     notes = smoke.apply(test)
     assert notes == ["showcase/imagenet: batch size [1024] -> [32] to fit a CPU's memory",
                      "fig1/imagenet: batch size [1024] -> [32] to fit a CPU's memory",
+                     "peers/gpt_shakespeare: 64 x 1 sequences per step -> 1 x 1 to take seconds on a CPU, not a minute",
                      "peers: evaluation seeds [1, 2, 3] -> [1] (a seed changes no shape or argument)",
+                     "transformer/shakespeare_char: 64 x 1 sequences per step -> 1 x 1 to take seconds on a CPU, "
+                     "not a minute",
                      "transformer/gpt2: 12 x 40 sequences per step -> 1 x 1 to fit a CPU's memory"]
     assert test["presets"]["paper"]["device"] == "cpu" and test["imagenet"]["enabled"]
     # The peers block keeps every cell, optimizer and role, on one evaluation seed.
@@ -115,7 +118,10 @@ def test_the_smoke_run_keeps_every_run_and_its_sizes_but_two_steps_long():
     assert smoke_runs.loc[kept, "batch_size"].equals(runs.loc[kept, "batch_size"])
     lm = lm_grid.runs(test, lm_grid.FIGURE)
     assert len(lm) == 4 and (lm["max_iters"] == 2).all()
-    assert sorted(lm["batch_size"]) == [1, 1, 64, 64]
+    assert (lm["batch_size"] == 1).all() and (lm["grad_accum"] == 1).all()
+    real_lm = lm_grid.runs(real, lm_grid.FIGURE)  # the model of every GPT is kept: only its batch is one sequence
+    model = ["text", "n_layer", "n_head", "n_embd", "block_size", "optimizer"]
+    assert lm[model].reset_index(drop=True).equals(real_lm[model].reset_index(drop=True))
     gpt_cell = lm_grid.runs(test)  # with the peers' GPT cell: every optimizer that trains a GPT, two iterations
     assert (gpt_cell["max_iters"] == 2).all() and set(gpt_cell["optimizer"]) == set(registry.names(registry.LM))
     assert "--synthetic-data" in bundle_command(smoke_runs.iloc[:1], test["presets"]["paper"], test)
