@@ -76,7 +76,14 @@ def test_a_gpt_study_chooses_on_the_validation_loss_and_knows_every_run_it_may_a
     (lambda block, cell: block.update(sensitivity={"cell": cell, "decades": 1}), "not an image cell"),
     (lambda block, cell: block["cells"][cell].update(settings={"adamw": {"lr": 0.1}}), "lr is tuned"),
     (lambda block, cell: block["cells"][cell].update(settings={"sgd": {"warmup_iters": 3}}), "trains a GPT"),
-    (lambda block, cell: block["cells"][cell].update(eval_interval=10 ** 6), "exceeds max_iters"),
+    (lambda block, cell: block["cells"][cell].update(eval_interval=10 ** 6), "is not below max_iters"),
+    (lambda block, cell: block["cells"][cell].update(eval_interval=block["cells"][cell]["max_iters"]),
+     "is not below max_iters"),
+    # The cell's target is the tuned AdamW's: without AdamW every optimizer would score 0 there.
+    (lambda block, cell: [block["optimizers"].pop("adamw"), block["cells"][cell].pop("settings")],
+     "its target is the tuned adamw's best validation loss, and adamw is not among peers.optimizers"),
+    (lambda block, cell: block["optimizers"].pop("adam"),
+     "its target is the tuned adam's best validation acc, and adam is not among peers.optimizers"),
     (lambda block, cell: block["cells"][cell].update(text="openwebtext"), "a text that is always there"),
     # AdamW's grid starts at 1e-4 and may extend down to the bound 1e-6, below this floor of its cosine.
     (lambda block, cell: block["cells"][cell]["settings"]["adamw"].update(min_lr=1e-4),
@@ -147,6 +154,30 @@ def test_a_gpt_cells_target_is_adamws_median_best_validation_loss_reached_from_a
     assert scored.loc["adamw", "epochs_to_target_tuning_inclusive"] == 80
     assert set(scored["cells"]) == {1} and scored.loc["agd", "dataset"] == "python_docs_char"
     assert scored.loc["agd", "B"] == pytest.approx(1.0) and scored.loc["adamw", "B"] == pytest.approx(2 / 3)
+
+
+def test_an_optimizer_whose_runs_all_failed_on_a_cell_has_b_inside_its_interval():
+    """AGD's runs on the second cell all failed (no row): it never reaches that cell's target, in B and in every
+    bootstrap replicate alike."""
+    first = (loss_rows("adamw", 1, [4.0, 2.0]) + loss_rows("adamw", 2, [4.0, 2.0])
+             + loss_rows("agd", 1, [4.0, 1.9]) + loss_rows("agd", 2, [4.0, 1.9]))
+    second = [dict(row, panel="gpt2") for row in loss_rows("adamw", 1, [4.0, 2.0]) + loss_rows("adamw", 2, [4.0, 2.0])]
+    failed = [dict(panel="gpt2", job=registry.LM, optimizer="agd", role="evaluation", run=f"gpt2/agd/{seed}",
+                   seed=seed, kind=None, epoch=math.nan, status="failed", reason="failed: see its train.log",
+                   text="python_docs_char", dataset=None, arch=None, epochs=10, lr=math.nan, final=False)
+              for seed in (1, 2)]
+    scored = scores(pd.DataFrame(first + second + failed)).set_index(["cell", "optimizer"])
+    assert math.isinf(scored.loc[("gpt2", "agd"), "epochs_to_target"])
+    agd = scored.xs("agd", level="optimizer").iloc[0]
+    assert agd["B"] == pytest.approx(0.5) and agd["B_low"] <= agd["B"] <= agd["B_high"]
+
+
+def test_the_cluster_estimate_counts_the_test_split_of_a_run_table_row():
+    from agd.plan import cluster
+
+    table = lm_grid.runs(preset("quick"))
+    row = table[table["test_split"].astype(bool)].iloc[0]  # a row as the workflow reads it: numpy's bool
+    assert cluster.lm_training_seconds(row) > cluster.lm_training_seconds(row.to_dict() | {"test_split": False})
 
 
 # --- the tuning stage on real GPT runs ---

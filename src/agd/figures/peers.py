@@ -11,6 +11,7 @@ from matplotlib.lines import Line2D
 from agd.figures.style import (BAND_ALPHA, OPTIMIZER_COLORS, OPTIMIZER_LABELS, epoch_rows, figure, footer,
                                mark_not_run, missing_note, not_run_text, values)
 from agd.optim import registry
+from agd.plan.peers import JUDGING
 from agd.tables.peers import job_of
 
 TITLE = ("AGD beside the learning-rate-free optimizers of today (Prodigy, D-Adaptation Adam, DoG with its iterate "
@@ -53,7 +54,6 @@ ROWS = {
     registry.LM: (("val_loss", "validation loss", 1.0, "linear"), ("test_loss", "test loss", 1.0, "linear"),
                   ("train_loss", "train loss", 1.0, "linear")),
 }
-TIME_LABELS = {registry.IMAGE: "epochs", registry.LM: "iterations"}
 
 
 def cell_title(cell: str, first) -> str:
@@ -88,7 +88,7 @@ def plot(data: pd.DataFrame, context: dict) -> plt.Figure:
             if scale == 100.0:
                 ax.set_ylim(0, 100)
             ax.set_ylabel(label if job != previous else "")
-            ax.set_xlabel(TIME_LABELS[job] if row == len(ROWS[job]) - 1 else "")
+            ax.set_xlabel(f"{JUDGING[job].time_unit}s" if row == len(ROWS[job]) - 1 else "")
         previous = job
         target = cell_rows["target"].dropna()
         if not target.empty:

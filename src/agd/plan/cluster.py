@@ -6,6 +6,8 @@ import shutil
 import subprocess
 from collections.abc import Mapping
 
+import numpy as np
+
 from agd.data.catalog import dataset_info
 
 # Seconds per training image for one epoch (training plus its evaluation): per million weights for the FCN,
@@ -99,7 +101,8 @@ def lm_training_seconds(run: Mapping, device: str = "cuda") -> float:
     """A transformer run's estimated training time, its evaluations included."""
     sequence = int(run["batch_size"]) * int(run["block_size"])
     trained = int(run["max_iters"]) * int(run["grad_accum"]) * sequence
-    splits = 3 if run.get("test_split") is True else 2  # train and validation, and a held-out test split
+    held_out = run.get("test_split")  # a run-table row holds numpy's bool; a row of a table without it, NaN
+    splits = 3 if isinstance(held_out, (bool, np.bool_)) and held_out else 2  # train, validation, held-out test
     evaluated = (int(run["max_iters"]) // int(run["eval_interval"]) + 2) * splits * int(run["eval_iters"]) * sequence
     flops = gpt_flops_per_token(run) * (3 * trained + evaluated)
     return flops / (GPU_FLOPS * gpus(run) if device == "cuda" else CPU_FLOPS)

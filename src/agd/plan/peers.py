@@ -38,7 +38,23 @@ from agd.plan.tuning import BOUNDS, VALIDATION_RULES, decade
 FIGURE, SENSITIVITY = "peers", "sensitivity"
 TUNING, EVALUATION, ABLATION = "tuning", "evaluation", "ablation"
 DEFAULT_RULE = "final_val_acc"
-LM_RULE = "final_val_loss"  # a GPT cell's studies: the validation loss at the end of the run
+
+
+@dataclass(frozen=True)
+class Judging:
+    """How a cell of a job is judged: `reference`, the tuned optimizer whose median best validation `metric` over
+    the evaluation seeds is the cell's target; `sign`, +1 where higher is better and -1 for a loss; time to the
+    target counted in `time_unit`s."""
+
+    reference: str
+    metric: str
+    sign: float
+    time_unit: str
+
+
+JUDGING = {registry.IMAGE: Judging("adam", "val_acc", 1.0, "epoch"),
+           registry.LM: Judging("adamw", "val_loss", -1.0, "iteration")}  # nanoGPT's own optimizer, tuned
+LM_RULE = f"final_{JUDGING[registry.LM].metric}"  # a GPT cell's studies: the validation loss at the end of the run
 
 
 def block(preset: Mapping) -> dict | None:
@@ -110,6 +126,11 @@ def check(peers: Mapping) -> None:
         raise ConfigError(f"peers.tuning.bounds: [{low}, {high}] is not a range of rates; give [low, high] with "
                           "0 < low < high, e.g. [1.0e-6, 10.0]")
     for name, cell in peers["cells"].items():
+        reference = JUDGING[job_of(cell)].reference
+        if reference not in peers["optimizers"]:
+            raise ConfigError(f"peers.cells.{name}: its target is the tuned {reference}'s best validation "
+                              f"{JUDGING[job_of(cell)].metric.removeprefix('val_')}, and {reference} is not among "
+                              f"peers.optimizers; add {reference} with its rate grid, or drop the cell")
         if job_of(cell) == registry.LM:
             check_gpt_cell(peers, name, cell)
             continue
@@ -151,10 +172,10 @@ def check_gpt_cell(peers: Mapping, name: str, cell: Mapping) -> None:
         if "lr" in (settings or {}):
             raise ConfigError(f"peers.cells.{name}.settings.{optimizer}: lr is tuned (or the optimizer's default), "
                               "never fixed by a cell; drop it")
-    if cell["eval_interval"] > cell["max_iters"]:
-        raise ConfigError(f"peers.cells.{name}: eval_interval {cell['eval_interval']} exceeds max_iters "
-                          f"{cell['max_iters']}: the run would log no row before its last; the time to a target "
-                          "needs rows along the way")
+    if cell["eval_interval"] >= cell["max_iters"]:
+        raise ConfigError(f"peers.cells.{name}: eval_interval {cell['eval_interval']} is not below max_iters "
+                          f"{cell['max_iters']}: the run would log no row between its first and its last; the time "
+                          "to a target needs rows along the way")
 
 
 def ablation_cells(peers: Mapping) -> list[str]:

@@ -11,7 +11,7 @@ Scores (results/peers_scores.csv), per cell and optimizer, over its runs on the 
 - final and best validation and test accuracy (a GPT cell: final validation and test loss), mean and standard
   deviation over the seeds;
 - the cell's target: the median over the seeds of the reference optimizer's best validation metric (the tuned
-  Adam; on a GPT cell nanoGPT's tuned AdamW, `REFERENCE`);
+  Adam; on a GPT cell nanoGPT's tuned AdamW: agd.plan.peers.JUDGING);
 - time to target: the first epoch (iteration) whose validation metric reaches the target, the median over the
   seeds (a seed that never reaches it counts as infinite), with the fastest and slowest seed;
 - ratio: time to target over the fastest optimizer's on that cell;
@@ -34,17 +34,12 @@ import pandas as pd
 
 from agd.optim import registry
 from agd.plan import peers as plan
-from agd.plan.peers import ABLATION, EVALUATION, FIGURE, SENSITIVITY, TUNING
+from agd.plan.peers import ABLATION, EVALUATION, FIGURE, JUDGING, SENSITIVITY, TUNING
 from agd.plan.tuning import split_of
 from agd.tables.aggregate import PARAMS, figure_rows
 from agd.tables.peer_rows import is_lm, run_rows
 from agd.tables.selection import describe_runs, epoch_rows, mark_final
 
-# Per job: the optimizer whose best validation metric sets a cell's target, and the metric the target and the
-# time to it are read on, with its sign (higher sign * value is better).
-REFERENCE = {registry.IMAGE: "adam", registry.LM: "adamw"}
-METRICS = {registry.IMAGE: ("val_acc", 1.0), registry.LM: ("val_loss", -1.0)}
-TIME_UNITS = {registry.IMAGE: "epoch", registry.LM: "iteration"}
 TAU_MAX = 4.0
 TAUS = np.linspace(1.0, TAU_MAX, 301)
 BOOTSTRAP_REPLICATES = 1000
@@ -77,7 +72,7 @@ def peers_table(members: Iterable[Mapping], runs_dir: Path, lm_runs_dir: Path | 
     rows["role"] = [roles[panel, run] for panel, run in zip(rows["panel"], rows["run"])]
     jobs = {member["panel"]: registry.LM if is_lm(member) else registry.IMAGE for member in members}
     rows["job"] = rows["panel"].map(jobs)
-    rows["metric"] = rows["job"].map(lambda job: METRICS[job][0])
+    rows["metric"] = rows["job"].map(lambda job: JUDGING[job].metric)
     targets = {cell: target_of(cell_rows) for cell, cell_rows in rows.groupby("panel", sort=False)}
     return rows.assign(target=rows["panel"].map(targets))
 
@@ -92,9 +87,9 @@ def job_of(cell_rows: pd.DataFrame) -> str:
 
 def target_of(cell_rows: pd.DataFrame) -> float:
     """The median over the evaluation seeds of the reference optimizer's best validation metric (NaN without it)."""
-    job = job_of(cell_rows)
-    metric, sign = METRICS[job]
-    reference = evaluation_epochs(cell_rows[cell_rows["optimizer"] == REFERENCE[job]])
+    judging = JUDGING[job_of(cell_rows)]
+    metric, sign = judging.metric, judging.sign
+    reference = evaluation_epochs(cell_rows[cell_rows["optimizer"] == judging.reference])
     if reference.empty or metric not in reference:
         return math.nan
     best = (sign * pd.to_numeric(reference[metric], errors="coerce")).groupby(reference["run"]).max().dropna()
@@ -149,11 +144,15 @@ class Cell:
     """One cell's evaluation runs as arrays: per optimizer, per seed, the epochs (iterations) and the validation
     metric times its sign (higher is better), and what its tuning cost (epochs of every grid run)."""
 
-    def __init__(self, name: str, rows: pd.DataFrame, tuning_epochs: Mapping[str, float], job: str = registry.IMAGE):
+    def __init__(self, name: str, rows: pd.DataFrame, tuning_epochs: Mapping[str, float], job: str = registry.IMAGE,
+                 optimizers: Iterable[str] = ()):
+        """`optimizers`: every optimizer planned on the cell, those without a row (every run absent or failed)
+        included, so that it counts as never reaching the target in every bootstrap replicate, as in B."""
         self.name, self.job = name, job
-        metric, sign = METRICS[job]
+        judging = JUDGING[job]
+        metric, sign = judging.metric, judging.sign
         self.seeds = sorted(int(s) for s in rows["seed"].dropna().unique())
-        self.curves: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
+        self.curves: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]] = {name: {} for name in optimizers}
         for (optimizer, seed), run in rows.groupby(["optimizer", "seed"], sort=False):
             ordered = run.sort_values("epoch")
             self.curves.setdefault(optimizer, {})[int(seed)] = (
@@ -162,7 +161,7 @@ class Cell:
 
     def target(self, seeds: list[int]) -> float:
         """The reference optimizer's median best (signed) validation metric over `seeds`."""
-        reference = self.curves.get(REFERENCE[self.job], {})
+        reference = self.curves.get(JUDGING[self.job].reference, {})
         best = [np.nanmax(reference[s][1]) for s in seeds if s in reference and np.isfinite(reference[s][1]).any()]
         return float(np.median(best)) if best else math.nan
 
@@ -239,10 +238,10 @@ def scores(table: pd.DataFrame) -> pd.DataFrame:
         epochs = epoch_rows(cell_rows)
         tuning = {optimizer: cost["tuning_epochs"] for (c, optimizer), cost in costs.items() if c == cell_name}
         job = job_of(cell_rows)
-        cell = Cell(cell_name, epochs, tuning, job)
+        cell = Cell(cell_name, epochs, tuning, job, cell_rows["optimizer"].unique())
         cells.append(cell)
         target = cell.target(cell.seeds)
-        metric, sign = METRICS[job]
+        metric, sign = JUDGING[job].metric, JUDGING[job].sign
         for optimizer, mine in cell_rows.groupby("optimizer", sort=False):
             runs = with_metrics(epochs[epochs["optimizer"] == optimizer])
             finals = runs[runs["final"].astype(bool)]
@@ -259,7 +258,7 @@ def scores(table: pd.DataFrame) -> pd.DataFrame:
                        final_test_acc_std=finals["test_acc"].std(), best_val_acc_mean=best["val_acc"].mean(),
                        best_test_acc_mean=best["test_acc"].mean(), best_test_acc_std=best["test_acc"].std(),
                        final_val_loss_mean=finals["val_loss"].mean(), final_test_loss_mean=finals["test_loss"].mean(),
-                       final_test_loss_std=finals["test_loss"].std(), metric=metric, time_unit=TIME_UNITS[job],
+                       final_test_loss_std=finals["test_loss"].std(), metric=metric, time_unit=JUDGING[job].time_unit,
                        target=sign * target,
                        epochs_to_target=float(np.median(per_seed)) if per_seed else math.inf,
                        epochs_to_target_min=min(per_seed, default=math.inf),
