@@ -108,13 +108,29 @@ def test_an_optimizer_of_the_block_that_trains_none_of_its_cells_is_refused():
         grid.membership(config)
 
 
-def test_a_gpt_cell_with_a_key_of_an_image_cell_is_refused_by_the_schema():
+@pytest.mark.parametrize("change, message", [
+    (lambda cell: cell.update(epochs=3), "epochs"),
+    # A setting is one the optimizer takes, named where it is written.
+    (lambda cell: cell["settings"].update(muon={"beta2": 0.9}), r"settings.muon: .*'beta2' was unexpected"),
+    (lambda cell: cell["settings"].update(sgd={"warmup_iters": 3}), r"settings: .*'sgd' was unexpected"),
+])
+def test_a_gpt_cell_with_a_key_it_does_not_take_is_refused_by_the_schema(change, message):
     config = json.loads(json.dumps(CONFIG))
     config["preset"] = "quick"
     (cell,) = (c for c in config["presets"]["quick"]["peers"]["cells"].values() if "text" in c)
-    cell["epochs"] = 3
-    with pytest.raises(grid.ConfigError, match="epochs"):
+    change(cell)
+    with pytest.raises(grid.ConfigError, match=message):
         config_schema.validate(config)
+
+
+def test_a_rate_fixed_by_a_gpt_cell_is_refused_by_name_through_the_schema():
+    config = json.loads(json.dumps(CONFIG))
+    config["preset"] = "quick"
+    (cell,) = (c for c in config["presets"]["quick"]["peers"]["cells"].values() if "text" in c)
+    cell["settings"]["adamw"]["lr"] = 0.1
+    config_schema.validate(config)
+    with pytest.raises(grid.ConfigError, match="settings.adamw: lr is tuned"):
+        grid.membership(config)
 
 
 # --- scores of a loss, by hand ---

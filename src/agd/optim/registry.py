@@ -323,7 +323,9 @@ REGISTRY: dict[str, Optimizer] = {entry.name: entry for entry in (
     Optimizer("dadapt-adam", LR_FREE, "D-Adapt Adam", "#8c564b", {IMAGE: _dadapt_adam, LM: _dadapt_adam},
               settings=("lr",), defaults={"lr": 1.0},
               usage="\"Set the LR parameter to 1.0\"; \"Use the same learning rate scheduler you would normally "
-                    "use on the problem\": none here, as for Adam and SGD (facebookresearch/dadaptation, README)"),
+                    "use on the problem\": none here, as for Adam and SGD on the image cells (on a GPT cell too, where the "
+                    "tuned AdamW keeps nanoGPT's warmup and cosine: a judgement call, README) "
+                    "(facebookresearch/dadaptation, README)"),
     Optimizer("dog", LR_FREE, "DoG (averaged)", "#e377c2", {IMAGE: _dog, LM: _dog}, settings=("lr",),
               defaults={"lr": 1.0}, evaluating=_evaluating,
               usage="DoG's averaged iterate is evaluated (PolynomialDecayAverager, gamma 8), reps_rel 1e-6, or "

@@ -64,8 +64,13 @@ def schema(path: Path = SCHEMA) -> dict:
         "type": "object", "minProperties": 1, "additionalProperties": False,
         "properties": {entry.name: optimizer_schema(entry, registry.IMAGE, defs) for entry in registry.REGISTRY.values()},
     }
-    defs["peers_gpt_cell"]["properties"]["settings"]["additionalProperties"]["properties"] = {
-        name: schema_ for name, schema_ in defs[LM_SETTINGS_DEF].items() if name != "lr"}
+    # A GPT cell fixes settings of the optimizers that train a GPT, each only the settings it takes (its rate is
+    # let through here to be refused by name: agd.plan.peers.check_gpt_cell).
+    defs["peers_gpt_cell"]["properties"]["settings"] |= {"additionalProperties": False, "properties": {
+        entry.name: {"type": ["object", "null"], "additionalProperties": False,
+                     "properties": {name: defs[LM_SETTINGS_DEF][name] for name in entry.settings
+                                    if name in defs[LM_SETTINGS_DEF]}}
+        for entry in registry.entries(registry.LM)}}
     return document
 
 
