@@ -12,6 +12,7 @@ from agd.figures.style import (BAND_ALPHA, OPTIMIZER_COLORS, OPTIMIZER_LABELS, e
                                mark_not_run, missing_note, not_run_text, values)
 from agd.optim import registry
 from agd.plan.peers import JUDGING
+from agd.tables.peer_rows import is_lm
 from agd.tables.peers import job_of
 
 TITLE = ("AGD beside the learning-rate-free optimizers of today (Prodigy, D-Adaptation Adam, DoG with its iterate "
@@ -59,7 +60,7 @@ ROWS = {
 def cell_title(cell: str, first) -> str:
     if first is None:
         return cell
-    if isinstance(first.get("text"), str):
+    if is_lm(first):
         return f"{cell}: GPT {int(first['n_layer'])} layers width {int(first['n_embd'])} on {first['text']}"
     depth = f"depth {int(first['depth'])} width {int(first['width'])} " if first["arch"] == "fcn" else ""
     return f"{cell}: {first['arch']} {depth}on {first['dataset']}"

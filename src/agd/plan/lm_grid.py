@@ -17,7 +17,6 @@ from agd.plan.specs import LMRun
 from agd.plan.table import member, unique_runs
 
 FIGURE = "transformer"
-MODEL_DEFAULTS = dict(dropout=0.0, bias=False)
 # Texts too large to prepare and train on unless the config turns them on.
 GATED_TEXTS = ("openwebtext",)
 
@@ -27,7 +26,7 @@ def transformer_panels(config: dict) -> dict:
 
 
 def panel_specs(panel: dict):
-    model = MODEL_DEFAULTS | panel["model"]
+    model = panel["model"]  # its dropout and bias filled in by the config schema (gpt_model)
     for optimizer, seed in itertools.product(panel["optimizers"], panel.get("seeds", [0])):
         settings = registry.get(optimizer).filled(panel["optimizers"][optimizer] or {}, panel["max_iters"])
         settings = {name: value for name, value in settings.items() if value is not None}

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from agd.data.catalog import VALIDATION_SIZE
+from agd.data.catalog import TEXTS, VALIDATION_SIZE
 from agd.optim import registry
 from agd.plan.errors import ConfigError
 from agd.plan.specs import ImageRun, LMRun, RunSpec, lr_tag
@@ -103,10 +103,8 @@ def cell_run(cell: Mapping, optimizer: str, seed: int, **settings) -> RunSpec:
 def gpt_cell_run(cell: Mapping, optimizer: str, seed: int, **settings) -> LMRun:
     """A GPT cell's run: the cell's model, batches and evaluation, the optimizer settings the cell fixes (e.g.
     AdamW's warmup for the cell's length), and the test split held out."""
-    from agd.plan.lm_grid import MODEL_DEFAULTS  # lm_grid plans the peers' GPT cells: imported here, not at the top
-
     fixed = dict(cell.get("settings", {}).get(optimizer) or {})
-    return LMRun(text=cell["text"], **(MODEL_DEFAULTS | cell["model"]), batch_size=cell["batch_size"],
+    return LMRun(text=cell["text"], **cell["model"], batch_size=cell["batch_size"],
                  grad_accum=cell.get("grad_accum", 1), eval_interval=cell["eval_interval"],
                  eval_iters=cell["eval_iters"], optimizer=optimizer, seed=seed, max_iters=cell["max_iters"],
                  test_split=True, **(fixed | settings)).filled()
@@ -162,9 +160,9 @@ def check_gpt_cell(peers: Mapping, name: str, cell: Mapping) -> None:
     from agd.plan.lm_grid import GATED_TEXTS  # lm_grid plans the peers' GPT cells: imported here, not at the top
 
     if cell["text"] in GATED_TEXTS:
+        always_there = " or ".join(text for text in TEXTS if text not in GATED_TEXTS)
         raise ConfigError(f"peers.cells.{name}: {cell['text']} is trained only where a config turns it on (days on "
-                          "8 GPUs); a GPT cell of the block trains a text that is always there: use "
-                          "shakespeare_char or python_docs_char")
+                          f"8 GPUs); a GPT cell of the block trains a text that is always there: use {always_there}")
     for optimizer, settings in cell.get("settings", {}).items():
         if optimizer not in peers["optimizers"] or not applies(optimizer, cell):
             raise ConfigError(f"peers.cells.{name}.settings.{optimizer}: not an optimizer of the block that trains "
