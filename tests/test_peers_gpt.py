@@ -263,3 +263,12 @@ def test_the_peers_tables_read_image_and_gpt_runs_side_by_side(tmp_path):
     assert scored.loc[("fcn", "agd"), "metric"] == "val_acc" and scored.loc[("gpt", "agd"), "metric"] == "val_loss"
     assert math.isfinite(scored.loc[("gpt", "agd"), "final_test_loss_mean"])
     assert scored.loc[("gpt", "agd"), "cells"] == 2 and scored.loc[("gpt", "adamw"), "cells"] == 1
+
+
+def test_an_unfinished_gpt_run_is_said_to_stop_at_an_iteration():
+    from agd.tables.selection import uncounted
+
+    gpt = pd.Series(dict(epochs=200, epoch=40, status="running", text="python_docs_char"))
+    image = pd.Series(dict(epochs=8, epoch=3, status="completed", text=math.nan))
+    assert uncounted(gpt, "") == "in progress: iteration 40 of 200 so far"
+    assert uncounted(image, "") == "ended at epoch 3 of the figure's 8"

@@ -118,11 +118,12 @@ def not_finite(rows: pd.DataFrame) -> pd.Series:
 def uncounted(last: pd.Series, problems: str) -> str:
     """Why a run whose last epoch row within the figure is `last` does not count, or "" if it does."""
     planned, epoch = last.get("epochs"), int(last["epoch"])
+    unit = "iteration" if isinstance(last.get("text"), str) else "epoch"  # a GPT's rows are its iterations
     short = planned is not None and not pd.isna(planned) and epoch < planned
     if last["status"] == "running":
-        return f"in progress: epoch {epoch}" + (f" of {int(planned)}" if short else "") + " so far"
+        return f"in progress: {unit} {epoch}" + (f" of {int(planned)}" if short else "") + " so far"
     if last["status"] == "completed" and short:
-        return f"ended at epoch {epoch} of the figure's {int(planned)}"
+        return f"ended at {unit} {epoch} of the figure's {int(planned)}"
     if last["status"] == "completed" and problems:
         return f"its last epoch's {problems}: not a number to compare"
     return ""
