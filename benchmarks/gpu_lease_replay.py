@@ -90,7 +90,7 @@ def paper_jobs(config: dict) -> list[dict]:
         decided = peers.decided_runs(preset["peers"], study, peers.CHOSEN, lr)
         if study.job == registry.LM:  # a GPT study's runs are a job each
             for run in decided:
-                add_lm(dict(lm_grid.decided_row(run)) | {"run": run.run_id()})
+                add_lm(dict(lm_grid.decided_row(run)))
             continue
         job = training_jobs.of_runs(decided, preset, config, "results/runs")
         add(peers.decided_bundle(study, peers.CHOSEN, lr), list(job.costs),

@@ -12,8 +12,8 @@ from agd.figures.style import (BAND_ALPHA, OPTIMIZER_COLORS, OPTIMIZER_LABELS, e
                                mark_not_run, missing_note, not_run_text, values)
 from agd.optim import registry
 from agd.plan.peers import JUDGING
-from agd.tables.peer_rows import is_lm
 from agd.tables.peers import job_of
+from agd.tables.selection import is_lm
 
 TITLE = ("AGD beside the learning-rate-free optimizers of today (Prodigy, D-Adaptation Adam, DoG with its iterate "
          "average) and Schedule-Free AdamW in its self-tuning configuration, each as its authors run it, and beside "

@@ -124,11 +124,11 @@ def check(peers: Mapping) -> None:
         raise ConfigError(f"peers.tuning.bounds: [{low}, {high}] is not a range of rates; give [low, high] with "
                           "0 < low < high, e.g. [1.0e-6, 10.0]")
     for name, cell in peers["cells"].items():
-        reference = JUDGING[job_of(cell)].reference
-        if reference not in peers["optimizers"]:
-            raise ConfigError(f"peers.cells.{name}: its target is the tuned {reference}'s best validation "
-                              f"{JUDGING[job_of(cell)].metric.removeprefix('val_')}, and {reference} is not among "
-                              f"peers.optimizers; add {reference} with its rate grid, or drop the cell")
+        judging = JUDGING[job_of(cell)]
+        if judging.reference not in peers["optimizers"]:
+            raise ConfigError(f"peers.cells.{name}: its target is the tuned {judging.reference}'s best validation "
+                              f"{judging.metric.removeprefix('val_')}, and {judging.reference} is not among "
+                              f"peers.optimizers; add {judging.reference} with its rate grid, or drop the cell")
         if job_of(cell) == registry.LM:
             check_gpt_cell(peers, name, cell)
             continue

@@ -86,9 +86,9 @@ def _lm_panel(panel: dict, where: str) -> list[str]:
     for settings in (panel.get("optimizers") or panel.get("settings", {})).values():
         if isinstance(settings, Mapping) and "warmup_iters" in settings:
             settings["warmup_iters"] = 1
-    before = f"{panel['batch_size']} x {panel.get('grad_accum', 1)}"
-    if before == "1 x 1":
+    if (panel["batch_size"], panel.get("grad_accum", 1)) == (1, 1):
         return []
+    before = f"{panel['batch_size']} x {panel.get('grad_accum', 1)}"
     panel["batch_size"], panel["grad_accum"] = 1, 1
     why = "to fit a CPU's memory" if panel["text"] in MEMORY_BOUND_TEXTS else "to take seconds on a CPU, not a minute"
     return [f"{where}: {before} sequences per step -> 1 x 1 {why}"]

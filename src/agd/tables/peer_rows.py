@@ -12,12 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from agd.tables.aggregate import figure_rows, lm_table
-from agd.tables.selection import describe_runs, mark_final
-
-
-def is_lm(member: Mapping) -> bool:
-    """A membership row of a language-model run (it names a text)."""
-    return isinstance(member.get("text"), str)
+from agd.tables.selection import describe_runs, is_lm, mark_final
 
 
 def lm_rows_as_epochs(table: pd.DataFrame) -> pd.DataFrame:

@@ -37,8 +37,8 @@ from agd.plan import peers as plan
 from agd.plan.peers import ABLATION, EVALUATION, FIGURE, JUDGING, SENSITIVITY, TUNING
 from agd.plan.tuning import split_of
 from agd.tables.aggregate import PARAMS, figure_rows
-from agd.tables.peer_rows import is_lm, run_rows
-from agd.tables.selection import describe_runs, epoch_rows, mark_final
+from agd.tables.peer_rows import run_rows
+from agd.tables.selection import describe_runs, epoch_rows, is_lm, mark_final
 
 TAU_MAX = 4.0
 TAUS = np.linspace(1.0, TAU_MAX, 301)
@@ -238,10 +238,10 @@ def scores(table: pd.DataFrame) -> pd.DataFrame:
         epochs = epoch_rows(cell_rows)
         tuning = {optimizer: cost["tuning_epochs"] for (c, optimizer), cost in costs.items() if c == cell_name}
         job = job_of(cell_rows)
+        judging = JUDGING[job]
         cell = Cell(cell_name, epochs, tuning, job, cell_rows["optimizer"].unique())
         cells.append(cell)
         target = cell.target(cell.seeds)
-        metric, sign = JUDGING[job].metric, JUDGING[job].sign
         for optimizer, mine in cell_rows.groupby("optimizer", sort=False):
             runs = with_metrics(epochs[epochs["optimizer"] == optimizer])
             finals = runs[runs["final"].astype(bool)]
@@ -258,8 +258,8 @@ def scores(table: pd.DataFrame) -> pd.DataFrame:
                        final_test_acc_std=finals["test_acc"].std(), best_val_acc_mean=best["val_acc"].mean(),
                        best_test_acc_mean=best["test_acc"].mean(), best_test_acc_std=best["test_acc"].std(),
                        final_val_loss_mean=finals["val_loss"].mean(), final_test_loss_mean=finals["test_loss"].mean(),
-                       final_test_loss_std=finals["test_loss"].std(), metric=metric, time_unit=JUDGING[job].time_unit,
-                       target=sign * target,
+                       final_test_loss_std=finals["test_loss"].std(), metric=judging.metric, time_unit=judging.time_unit,
+                       target=judging.sign * target,
                        epochs_to_target=float(np.median(per_seed)) if per_seed else math.inf,
                        epochs_to_target_min=min(per_seed, default=math.inf),
                        epochs_to_target_max=max(per_seed, default=math.inf),

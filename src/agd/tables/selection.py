@@ -18,6 +18,7 @@ Columns added to a figure table:
 """
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,10 +116,15 @@ def not_finite(rows: pd.DataFrame) -> pd.Series:
                       for row, flags in zip(values.itertuples(index=False), bad)], index=rows.index)
 
 
+def is_lm(row: Mapping) -> bool:
+    """A membership or metric row of a language-model run (it names a text)."""
+    return isinstance(row.get("text"), str)
+
+
 def uncounted(last: pd.Series, problems: str) -> str:
     """Why a run whose last epoch row within the figure is `last` does not count, or "" if it does."""
     planned, epoch = last.get("epochs"), int(last["epoch"])
-    unit = "iteration" if isinstance(last.get("text"), str) else "epoch"  # a GPT's rows are its iterations
+    unit = "iteration" if is_lm(last) else "epoch"  # a GPT's rows are its iterations
     short = planned is not None and not pd.isna(planned) and epoch < planned
     if last["status"] == "running":
         return f"in progress: {unit} {epoch}" + (f" of {int(planned)}" if short else "") + " so far"
