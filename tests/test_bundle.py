@@ -55,6 +55,14 @@ def test_runs_one_after_another_are_their_agd_train_runs_exactly(tmp_path):
     assert [run["status"] for run in manifest["runs"]] == ["completed"] * len(MEMBERS)
 
 
+def test_a_members_time_counts_its_own_training_only(tmp_path):
+    """Every member is built before the first trains; the time of the runs trained before it is not its own."""
+    assert run_bundle(tmp_path, MEMBERS) == 0
+    times = [pd.read_csv(tmp_path / name / "metrics.csv")["time_s"] for name in MEMBERS]
+    for before, member in zip(times, times[1:]):
+        assert member.is_monotonic_increasing and member.iloc[0] < before.iloc[-1] / 2
+
+
 @pytest.mark.parametrize("optimizers", [
     {"agd": "--optimizer agd", "agd-seed2": "--optimizer agd --seed 2"},
     {"adam": "--optimizer adam --lr 1e-3", "adam-2": "--optimizer adam --lr 1e-2"},

@@ -226,11 +226,11 @@ def train_bundle(bundle: argparse.Namespace, parsed: list[tuple[ImageRun, ImageE
         undo_split_checkpoints(members)
 
     statuses = {Path(execution.out): None for _, execution in parsed}
-    started = now()
     with checkpoint.StopRequest() as stop:
         queue = cohorts(members, stack, device)
         while queue:
             cohort = queue.pop(0)
+            started = now()
             for member in cohort.members:
                 run_dir.start(member, identities[member.execution.out])
 

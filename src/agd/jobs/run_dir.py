@@ -248,9 +248,12 @@ def identity(settings: dict, inputs: dict) -> dict:
 
 
 def start(run: RunState, identity: dict) -> None:
-    """Mark --out as this run's before its first metric row is written. An ended record is left whole while a
-    longer attempt trains: that attempt's rows go to metrics.next.csv until it ends (see `conclude`)."""
+    """Mark --out as this run's before its first metric row is written, and start its clock there: a bundle
+    builds every member before the first trains, and a member's time_s counts its own training only. An ended
+    record is left whole while a longer attempt trains: that attempt's rows go to metrics.next.csv until it
+    ends (see `conclude`)."""
     run.identity = identity
+    run.started = run.last_checkpoint = time.monotonic()
     if not run.ranks.is_main:
         return
     run.out.mkdir(parents=True, exist_ok=True)
