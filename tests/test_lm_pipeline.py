@@ -61,7 +61,18 @@ def test_two_panels_with_clashing_adamw_settings_are_refused():
     other = yaml.safe_load(yaml.safe_dump(panels["python_docs_char"]))
     other["optimizers"]["adamw"]["beta2"] = 0.95
     panels["other"] = other
-    with pytest.raises(ConfigError, match="different settings"):
+    with pytest.raises(ConfigError, match=r"transformer panel other and transformer panel python_docs_char train "
+                                          r"gpt-python_docs_char/.*adamw.* different settings \(beta2: 0.99, 0.95\)"):
+        lm_grid.membership(config, lm_grid.FIGURE)
+
+
+def test_two_panels_that_differ_only_in_their_evaluation_are_refused_by_that_setting():
+    config = with_preset("quick")
+    panels = config["presets"]["quick"]["transformer"]["panels"]
+    other = yaml.safe_load(yaml.safe_dump(panels["python_docs_char"]))
+    other["eval_iters"] += 1
+    panels["other"] = other
+    with pytest.raises(ConfigError, match=r"different settings \(eval_iters: \d+, \d+\)"):
         lm_grid.membership(config, lm_grid.FIGURE)
 
 

@@ -50,10 +50,17 @@ def membership(config: dict, figure: str | None = None) -> pd.DataFrame:
                                         "panel_max_iters"])
     clashes = table.drop_duplicates(["run", *key]).groupby("run").size()
     if (clashes > 1).any():
-        run = clashes[clashes > 1].index[0]
-        raise ConfigError(f"transformer: two panels train {run} with different settings (AdamW's min_lr, "
-                          "betas, weight decay, clip or schedule length); make them equal or change lr or warmup_iters")
+        raise ConfigError(clash_message(table[table["run"] == clashes[clashes > 1].index[0]], key))
     return table if figure is None else table[table["figure"] == figure].reset_index(drop=True)
+
+
+def clash_message(rows: pd.DataFrame, key: list[str]) -> str:
+    """Why two panels (or GPT cells) may not share the run they both train: the settings in which they differ."""
+    differing = [name for name in key if rows[name].nunique(dropna=False) > 1]
+    panels = " and ".join(sorted({f"{row.figure} panel {row.panel}" for row in rows.itertuples()}))
+    settings = "; ".join(f"{name}: {', '.join(map(str, rows[name].drop_duplicates()))}" for name in differing)
+    return (f"{panels} train {rows['run'].iloc[0]} with different settings ({settings}); a run's directory is its "
+            "identity without these, so make them equal, or tell the runs apart by lr or warmup_iters")
 
 
 def runs(config: dict, figure: str | None = None) -> pd.DataFrame:
