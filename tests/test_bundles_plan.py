@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from agd.jobs import arguments, bundle
-from agd.plan import bundles, cluster, grid
+from agd.plan import bundles, cluster, grid, training_jobs
 from agd.plan import config as config_schema
 from agd.plan import workflow as pipeline
 from agd.plan.specs import ImageRun
@@ -82,3 +82,17 @@ def test_a_bundle_asks_for_the_sum_of_its_runs_time_once_started():
     together = cluster.bundle_runtime_minutes(records)
     assert max(alone) < together < sum(alone)
     assert cluster.bundle_runtime_minutes(records, attempt=2) == 2 * together
+
+
+def test_a_tuning_studys_runs_share_few_bundles_which_run_first():
+    config, runs = planned("quick")
+    membership = grid.membership(config)
+    tuning = bundles.tuning_runs(membership)
+    holding = runs[runs["run"].isin(tuning)].groupby("bundle")
+    cells = membership.loc[membership["role"] == "tuning", "panel"].nunique()
+    assert 0 < holding.ngroups <= cells  # one bundle per cell: its grid runs come first among its shape's runs
+    jobs = training_jobs.bundles(runs, config["presets"]["quick"], config, "results/runs", "results/bundles",
+                                 membership)
+    priorities = {path.split("/")[-1][:-5]: job.priority for path, job in jobs.items()}
+    assert {priorities[name] for name in holding.groups} == {bundles.PRIORITY["tuning"]}
+    assert {priorities[name] for name in set(runs["bundle"]) - set(holding.groups)} == {bundles.PRIORITY["rest"]}

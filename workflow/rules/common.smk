@@ -84,7 +84,7 @@ DECIDED_LM_RUNS = peers.decided_lm_runs(PRESET.get("peers"), STUDIES.values()) i
 INIT_RUNS = init_check.runs(MEMBERS, RUNS, PRESET)
 INIT_JOBS = training_jobs.bundles(INIT_RUNS, PRESET, config, init_check.RUNS_DIR, init_check.BUNDLES_DIR)
 TRAINING_JOBS = {
-    **training_jobs.bundles(RUNS, PRESET, config, RUNS_DIR, BUNDLES_DIR),
+    **training_jobs.bundles(RUNS, PRESET, config, RUNS_DIR, BUNDLES_DIR, MEMBERS),
     **INIT_JOBS,
 }
 BUNDLES_DIRS = (BUNDLES_DIR, init_check.BUNDLES_DIR)
@@ -175,7 +175,8 @@ def training_job(wildcards):
 @functools.cache
 def decided_job(name):
     study, kind, lr = DECIDED_JOBS[name]
-    return training_jobs.of_runs(peers.decided_runs(PRESET["peers"], study, kind, lr), PRESET, config, RUNS_DIR)
+    return training_jobs.of_runs(peers.decided_runs(PRESET["peers"], study, kind, lr), PRESET, config, RUNS_DIR,
+                                 "extension" if kind == peers.GRID else "chosen")
 
 
 def training_inputs(wildcards):
@@ -272,6 +273,13 @@ def lm_run(wildcards):
         return decided_lm_row(wildcards.lm_run)
     raise WorkflowError(f"{LM_RUNS_DIR}/{wildcards.lm_run}: no run of this config; ask for a figure or table, which "
                         "names the runs it needs")
+
+
+def lm_priority(wildcards):
+    """The tuning stage's GPT runs before the rest, as its image bundles (agd.plan.bundles)."""
+    if wildcards.lm_run in LM_RUNS.index:
+        return bundles.priority(LM_RUNS.loc[[wildcards.lm_run]], LM_MEMBERS)
+    return bundles.PRIORITY["chosen"]  # a run a GPT study asks for once it has decided
 
 
 @functools.cache

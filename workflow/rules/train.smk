@@ -22,6 +22,7 @@ rule train:
         devices=lambda wildcards: training_job(wildcards).gpus if USES_CUDA else 0,
         lease=lambda wildcards: lease_flags(training_job(wildcards).shared),
     threads: PRESET["threads"]
+    priority: lambda wildcards: training_job(wildcards).priority
     resources:
         gpu=lambda wildcards: gpu_resource(training_job(wildcards).gpus, training_job(wildcards).shared),
         # Used by cluster executors (profiles/slurm); a timed-out job is retried with more time and resumes.

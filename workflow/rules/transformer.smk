@@ -41,6 +41,7 @@ rule train_lm:
         devices=lambda wildcards: int(lm_run(wildcards)["gpus"]) if USES_CUDA else 0,
         lease=lease_flags(),
     threads: PRESET.get("threads", 1)
+    priority: lm_priority
     resources:
         gpu=lambda wildcards: gpu_resource(int(lm_run(wildcards)["gpus"])),
         runtime=lambda wildcards, attempt: cluster.lm_runtime_minutes(lm_run(wildcards), attempt, PRESET["device"]),

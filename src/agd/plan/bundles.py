@@ -7,6 +7,10 @@ together sit in one bundle), up to the preset's `bundle_size` runs and `bundle_m
 time (agd.plan.cluster) per job. Runs that train data-parallel on several GPUs, and runs
 the config turns off, are bundles of one. A bundle's name is its dataset, architecture and a digest of its
 runs: a bundle whose runs change is a new job, and the runs it holds that have finished are skipped.
+
+The runs a tuning study of the peers block chooses from (its grid on the tuning seed) come first among the runs
+of their shape, so that they sit in few bundles, which the workflow runs before the others (`PRIORITY`): a study's
+next rounds, each a short job of its own, then overlap the bulk of the training instead of trailing it.
 """
 
 import hashlib
@@ -16,11 +20,14 @@ from collections.abc import Mapping
 import pandas as pd
 
 from agd.plan import cluster
+from agd.plan.peers import TUNING
 from agd.plan.specs import ImageRun
 
 # Runs that may share a job, and the order within it (shape and batch size first: runs stepped together).
 JOB_KEY = ["figures", "dataset", "arch", "loss", "gpus", "enabled"]
-ORDER = ["batch_size", "depth", "width", "bias", "optimizer", "lr", "seed", "run"]
+ORDER = ["batch_size", "depth", "width", "bias", "later", "optimizer", "lr", "seed", "run"]
+# Snakemake's priority of a training job: the tuning stage's jobs before the rest, a study's next round first.
+PRIORITY = {"extension": 3, "chosen": 2, "tuning": 1, "rest": 0}
 
 
 def shares_gpu(runs: list[Mapping]) -> bool:
@@ -37,8 +44,9 @@ def bundle_name(runs: list[Mapping]) -> str:
 def assign(runs: pd.DataFrame, size: int, minutes: float) -> pd.Series:
     """Each run's bundle (indexed like `runs`)."""
     names = pd.Series(index=runs.index, dtype=object)
+    order = [column for column in ORDER if column in runs]  # `later` where the runs come from a run table
     for _, group in runs.groupby(JOB_KEY, sort=True, dropna=False):
-        group = group.sort_values(ORDER, na_position="first")
+        group = group.sort_values(order, na_position="first")
         shared = bool(group["enabled"].iloc[0]) and int(group["gpus"].iloc[0]) == 1
         bundles, current, seconds = [], [], 0.0
         for index, run in group.iterrows():
@@ -60,8 +68,20 @@ def table(runs: pd.DataFrame, membership: pd.DataFrame, preset: Mapping) -> pd.D
     if runs.empty:
         return runs.assign(bundle=pd.Series(dtype=object))
     figures = membership.groupby("run")["figure"].agg(lambda names: " ".join(sorted(set(names))))
-    keyed = runs.assign(figures=runs["run"].map(figures))
+    keyed = runs.assign(figures=runs["run"].map(figures), later=~runs["run"].isin(tuning_runs(membership)))
     return runs.assign(bundle=assign(keyed, int(preset["bundle_size"]), float(preset["bundle_minutes"])))
+
+
+def tuning_runs(membership: pd.DataFrame) -> set[str]:
+    """The runs a tuning study chooses from."""
+    if "role" not in membership:  # a preset without a peers block
+        return set()
+    return set(membership.loc[membership["role"] == TUNING, "run"])
+
+
+def priority(runs: pd.DataFrame, membership: pd.DataFrame) -> int:
+    """A bundle of the run table that holds a tuning study's runs goes first."""
+    return PRIORITY["tuning" if runs["run"].isin(tuning_runs(membership)).any() else "rest"]
 
 
 def member_args(runs: pd.DataFrame, runs_dir: str) -> list[str]:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from agd.plan.bundles import shares_gpu
+from agd.plan.bundles import PRIORITY, priority, shares_gpu
 from agd.plan.specs import ImageRun
 from agd.plan.table import member, unique_runs
 from agd.plan.workflow import bundle_command
@@ -21,11 +21,13 @@ class TrainingJob:
     gpus: int                   # the GPUs it trains on, where the preset trains on CUDA
     shared: bool                # it takes one job slot of a GPU (FCN bundles), not whole GPUs
     costs: tuple[dict, ...]     # what it trains, as run-table rows: for its time limit and memory
+    priority: int = PRIORITY["rest"]  # Snakemake's: the tuning stage's jobs first (agd.plan.bundles)
 
 
-def bundles(runs: pd.DataFrame, preset: Mapping, config: Mapping, runs_dir: str,
-            bundles_dir: str) -> dict[str, TrainingJob]:
-    """{manifest: job} for each bundle of a run table (with its `bundle` column)."""
+def bundles(runs: pd.DataFrame, preset: Mapping, config: Mapping, runs_dir: str, bundles_dir: str,
+            membership: pd.DataFrame | None = None) -> dict[str, TrainingJob]:
+    """{manifest: job} for each bundle of a run table (with its `bundle` column); `membership` (the run table's)
+    says which bundles hold a tuning study's runs."""
     jobs = {}
     for name, members in runs.groupby("bundle"):
         jobs[f"{bundles_dir}/{name}.json"] = TrainingJob(
@@ -34,13 +36,14 @@ def bundles(runs: pd.DataFrame, preset: Mapping, config: Mapping, runs_dir: str,
             gpus=int(members["gpus"].max()),
             shared=shares_gpu(members.to_dict("records")),
             costs=tuple(members.to_dict("records")),
+            priority=priority(members, membership) if membership is not None else PRIORITY["rest"],
         )
     return jobs
 
 
-def of_runs(specs: list[ImageRun], preset: Mapping, config: Mapping, runs_dir: str) -> TrainingJob:
+def of_runs(specs: list[ImageRun], preset: Mapping, config: Mapping, runs_dir: str, kind: str) -> TrainingJob:
     """The job that trains `specs` (runs of one dataset) as one bundle: a job the plan knows of only once a
-    tuning study has decided (an extension of its grid, or its chosen rate's runs)."""
+    tuning study has decided, of `kind` "extension" (of its grid) or "chosen" (its chosen rate's runs)."""
     rows = unique_runs(pd.DataFrame([member(spec, gpus=1, enabled=True) for spec in specs]), ImageRun)
     records = rows.to_dict("records")
     return TrainingJob(
@@ -49,4 +52,5 @@ def of_runs(specs: list[ImageRun], preset: Mapping, config: Mapping, runs_dir: s
         gpus=1,
         shared=shares_gpu(records),
         costs=tuple(records),
+        priority=PRIORITY[kind],
     )
