@@ -1,16 +1,15 @@
 """The transformer block of config.yaml: its run table, the training commands, cluster estimates, the workflow."""
 
-import dataclasses
 import shlex
 
 import pandas as pd
 import pytest
 import yaml
 
-from agd.plan import cluster, lm_grid
+from agd.jobs import lm_arguments, lm_bundle
+from agd.plan import bundles, cluster, lm_grid
 from agd.plan import workflow as pipeline
 from agd.plan.grid import ConfigError
-from agd.jobs.lm_arguments import build_parser
 from agd.optim import registry
 from agd.plan.specs import LMRun
 from test_workflow import CONFIG, REPO, planned, snakemake, with_preset
@@ -79,20 +78,23 @@ def test_two_panels_that_differ_only_in_their_evaluation_are_refused_by_that_set
 @pytest.mark.parametrize("preset", ["quick", "paper"])
 def test_training_commands_parse_back_to_the_run(preset):
     config = with_preset(preset, openwebtext={"enabled": True, "root": "/data/owt"})
-    for run in lm_grid.runs(config, lm_grid.FIGURE).to_dict("records"):
-        command = pipeline.lm_train_command(run, config["presets"][preset], config)
-        args = build_parser().parse_args([*shlex.split(command), "--out", "x"])
-        vars(args).update(dataclasses.asdict(LMRun.from_args(args).filled()))
-        for key in ("text", "optimizer", "n_layer", "n_head", "n_embd", "block_size", "batch_size", "grad_accum",
-                    "max_iters", "eval_interval", "eval_iters", "seed"):
-            assert getattr(args, key) == run[key], key
-        assert args.dropout == run["dropout"]
-        if run["optimizer"] == "adamw":
-            for key in registry.get("adamw").settings:
-                assert getattr(args, key) == pytest.approx(run[key]), key
-        else:
-            assert args.lr is None
-        assert args.text_root == ("/data/owt" if run["text"] == "openwebtext" else None)
+    table = bundles.table(lm_grid.runs(config), lm_grid.membership(config), config["presets"][preset], bundles.GPT)
+    for _, members in table.groupby("bundle"):
+        command = pipeline.lm_bundle_command(members, config["presets"][preset], config)
+        own, execution = lm_bundle.build_parser().parse_known_args(shlex.split(command))
+        assert [out for out, _ in own.member] == [f"{pipeline.LM_RUNS_DIR}/{run}" for run in members["run"]]
+        for (out, flags), run in zip(own.member, members.to_dict("records")):
+            # parsed as the job parses them, less its checks of this machine (the paper preset trains on CUDA)
+            args = lm_arguments.build_parser().parse_args([*shlex.split(flags), *execution, "--out", out])
+            spec = LMRun.from_args(args).filled()
+            for key in ("text", "optimizer", "n_layer", "n_head", "n_embd", "block_size", "batch_size", "grad_accum",
+                        "max_iters", "eval_interval", "eval_iters", "seed", "dropout"):
+                assert getattr(spec, key) == run[key], key
+            if registry.get(spec.optimizer).scheduled:
+                for key in registry.get(spec.optimizer).settings:
+                    assert getattr(spec, key) == pytest.approx(run[key]), key
+            assert spec == LMRun.from_row(run)
+            assert args.text_root == ("/data/owt" if run["text"] == "openwebtext" else None)
 
 
 def test_runtime_estimates():
@@ -100,16 +102,18 @@ def test_runtime_estimates():
     runs = lm_grid.runs(config, lm_grid.FIGURE).set_index(["text", "optimizer"], drop=False)
     gpt2 = runs.loc[("openwebtext", "adamw")]
     # nanoGPT's GPT-2 124M: ~4 days on 8 A100s; the limit doubles the estimate.
-    days = cluster.lm_runtime_minutes(gpt2) / 60 / 24
+    days = cluster.lm_bundle_runtime_minutes([gpt2]) / 60 / 24
     assert 5 < days < 12
-    assert cluster.lm_runtime_minutes(gpt2, attempt=2) == 2 * cluster.lm_runtime_minutes(gpt2)
-    assert cluster.lm_runtime_minutes(runs.loc[("shakespeare_char", "agd")]) == cluster.FLOOR_MINUTES
+    assert cluster.lm_bundle_runtime_minutes([gpt2], attempt=2) == 2 * cluster.lm_bundle_runtime_minutes([gpt2])
+    shakespeare = [runs.loc[("shakespeare_char", optimizer)] for optimizer in ("agd", "adamw")]
+    assert cluster.lm_bundle_runtime_minutes(shakespeare[:1]) == cluster.FLOOR_MINUTES
+    assert cluster.lm_bundle_runtime_minutes(shakespeare) < 2 * cluster.FLOOR_MINUTES  # one start-up
     assert cluster.lm_mem_mb(gpt2) == 8 * 16_000
 
 
 def test_dry_run_plans_the_transformer_figure(tmp_path):
     jobs = planned(snakemake(tmp_path, "-n", "figures/transformer.pdf"))
-    assert jobs == {"prepare_text": 1, "train_lm": 2, "aggregate_transformer": 1, "figure": 1}
+    assert jobs == {"prepare_text": 1, "train": 1, "aggregate_transformer": 1, "figure": 1}  # its 2 runs: 1 bundle
 
 
 def test_openwebtext_root_that_does_not_exist_stops_before_any_job(tmp_path):
@@ -123,7 +127,7 @@ def test_openwebtext_enabled_plans_gpt2(tmp_path):
     (tmp_path / "owt").mkdir()
     config = with_preset("paper", openwebtext={"enabled": True, "root": str(tmp_path / "owt")})
     jobs = planned(snakemake(tmp_path, "-n", "figures/transformer.pdf", config=config))
-    assert jobs["train_lm"] == 4 and jobs["prepare_text"] == 2
+    assert jobs["train"] == 3 and jobs["prepare_text"] == 2  # GPT-2's two 8-GPU runs alone, Shakespeare's together
 
 
 @pytest.mark.parametrize("path, value, named", [

@@ -3,16 +3,18 @@ told (a held-out test split), and how its scores read a loss (lower is better) o
 
 import json
 import math
+import shlex
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
+from agd.jobs import lm_bundle
 from agd.optim import registry
 from agd.plan import config as config_schema
-from agd.plan import grid, lm_grid, peers
-from agd.plan.specs import LMRun
+from agd.plan import grid, lm_grid, peers, training_jobs
+from agd.plan.specs import LM_BUNDLE_MODULE, LMRun
 from agd.tables.peers import scores
 
 CONFIG = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
@@ -58,17 +60,19 @@ def test_a_gpt_study_chooses_on_the_validation_loss_and_knows_every_run_it_may_a
     assert all(s.rule == peers.LM_RULE == "final_val_loss" and s.job == registry.LM for s in studies)
     assert all(s.epochs == block["cells"][cell]["max_iters"] for s in studies)
     decided = peers.decided_lm_runs(block, studies)
-    assert not set(peers.decided_jobs(studies))  # a GPT study's runs are no bundles
+    jobs = peers.decided_jobs(studies)  # a decision's GPT runs are a bundle, as an image study's
     adamw = next(s for s in studies if s.optimizer == "adamw")
     for lr in peers.reachable_rates(adamw):
+        assert jobs[peers.decided_bundle(adamw, peers.CHOSEN, lr)] == (adamw, peers.CHOSEN, lr)
         for role, run in adamw.chosen_runs(block, lr):
             assert run.run_id() in decided and isinstance(run, LMRun) and run.lr == lr
     # AdamW's warmup is the one the cell fixes; its cosine spans the cell's iterations.
     run = adamw.grid_run(block, 1e-3)
     assert run.warmup_iters == block["cells"][cell]["settings"]["adamw"]["warmup_iters"]
     assert run.lr_decay_iters == run.max_iters == block["cells"][cell]["max_iters"]
-    row = lm_grid.decided_row(run)
-    assert row["run"] == run.run_id() and LMRun.from_row(row) == run
+    job = training_jobs.of_runs([run], config["presets"]["quick"], config, "lm_runs", "chosen")
+    _, _, ((parsed, _),) = lm_bundle.parse(shlex.split(job.flags))
+    assert job.module == LM_BUNDLE_MODULE and parsed == run
 
 
 @pytest.mark.parametrize("change, message", [

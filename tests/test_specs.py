@@ -59,7 +59,8 @@ def test_every_lm_run_round_trips_through_its_command_line(preset):
     assert len(runs) >= 2
     for row in runs.to_dict("records"):
         spec = LMRun.from_row(row)
-        command = pipeline.lm_train_command(row, config["presets"][preset], config)
+        command = pipeline.lm_bundle_command(pd.DataFrame([row]), config["presets"][preset], config)
+        command = shlex.split(command)[-1]  # the member's flags, as the bundle hands them to agd-train-lm
         assert parsed(lm_arguments.build_parser(), LMRun, command) == spec, command
         assert spec.run_id() == row["run"]
 

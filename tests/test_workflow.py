@@ -16,7 +16,7 @@ import yaml
 
 from agd.jobs.metrics import COLUMNS
 from agd.plan import grid, stale
-from agd.plan.specs import ImageRun
+from agd.plan.specs import ImageRun, LMRun
 
 REPO = Path(__file__).parents[1]
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -44,9 +44,9 @@ def drawn(result: subprocess.CompletedProcess) -> set[str]:
     return set(re.findall(r"^\s+output: figures/(\w+)\.pdf", result.stdout, flags=re.M))
 
 
-def members(result: subprocess.CompletedProcess) -> set[str]:
-    """The runs that a dry run's training jobs (printed with -p) would hold."""
-    return set(re.findall(r"--member results/runs/(\S+)", result.stdout))
+def members(result: subprocess.CompletedProcess, runs_dir: str = "results/runs") -> set[str]:
+    """The runs of `runs_dir` that a dry run's training jobs (printed with -p) would hold."""
+    return set(re.findall(rf"--member {re.escape(runs_dir)}/(\S+)", result.stdout))
 
 
 def unfinished(workdir: Path, runs: set[str]) -> set[str]:
@@ -355,41 +355,46 @@ def damage(run_dir: Path) -> None:
     metrics.write_text("".join(metrics.read_text().splitlines(keepends=True)[:-1]))
 
 
-def bundle_holding(workdir: Path, run: str) -> set[str]:
-    """The runs of the training job (by its manifest) that holds `run`."""
+def bundle_holding(workdir: Path, runs_dir: str, run: str) -> set[str]:
+    """The runs of the training job (by its manifest) that holds `run` of `runs_dir`."""
     for manifest in (workdir / "results/bundles").glob("*.json"):
         outs = {entry["out"] for entry in json.loads(manifest.read_text())["runs"]}
-        if f"results/runs/{run}" in outs:
-            return {out.removeprefix("results/runs/") for out in outs}
+        if f"{runs_dir}/{run}" in outs:
+            return {out.removeprefix(f"{runs_dir}/") for out in outs}
     raise AssertionError(f"no manifest lists {run}")
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("harm, run", [(delete, "fcn-mnist5k-mse/d4-w128-bs32/agd/seed0"),
-                                       (damage, "fcn-mnist5k-mse/d8-w64-bs128/agd/seed0")])
-def test_a_deleted_or_damaged_run_retrains_its_bundle_alone(quick_run, workflow_copy, harm, run):
-    def dry_run():
-        return snakemake(quick_run, "-n", "-p", *QUICK_TARGETS, config=quick_subset(), repo=workflow_copy)
+@pytest.mark.parametrize("harm, runs_dir, run", [
+    (delete, "results/runs", "fcn-mnist5k-mse/d4-w128-bs32/agd/seed0"),
+    (damage, "results/runs", "fcn-mnist5k-mse/d8-w64-bs128/agd/seed0"),
+    (delete, "results/lm_runs", "gpt-python_docs_char/l2-h2-e64-b64/bs32-ga1/agd/seed0"),
+])
+def test_a_deleted_or_damaged_run_retrains_its_bundle_alone(quick_run, workflow_copy, harm, runs_dir, run):
+    targets = [*QUICK_TARGETS, "results/transformer.csv"]
 
-    runs = quick_run / "results/runs"
-    before = {path: path.stat().st_mtime_ns for path in runs.rglob("metrics.csv")}
+    def dry_run():
+        return snakemake(quick_run, "-n", "-p", *targets, config=quick_subset(), repo=workflow_copy)
+
+    runs = quick_run / runs_dir
+    before = {path: path.stat().st_mtime_ns for path in (quick_run / "results").rglob("metrics.csv")}
     harm(runs / run)
     harmed = None if harm is delete else (runs / run / "metrics.csv").read_text()
 
     plan = dry_run()
     jobs = planned(plan)
     assert jobs["set_aside"] == 1 and jobs["train"] == 1, plan.stdout[-3000:]
-    assert members(plan) == bundle_holding(quick_run, run)
-    result = snakemake(quick_run, "--cores", "2", *QUICK_TARGETS, config=quick_subset(), repo=workflow_copy)
+    assert members(plan, runs_dir) == bundle_holding(quick_run, runs_dir, run)
+    result = snakemake(quick_run, "--cores", "2", *targets, config=quick_subset(), repo=workflow_copy)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
-    assert stale.run_problem(runs / run) is None
-    after = {path: path.stat().st_mtime_ns for path in runs.rglob("metrics.csv")}
+    assert stale.run_problem(runs / run, (LMRun if runs_dir.endswith("lm_runs") else ImageRun).length) is None
+    after = {path: path.stat().st_mtime_ns for path in (quick_run / "results").rglob("metrics.csv")}
     assert {path for path in before if after[path] != before[path]} == {runs / run / "metrics.csv"}
     record = max((quick_run / "results/bundles").glob("*.set-aside-*.txt"), key=lambda path: path.stat().st_mtime)
-    assert f"results/runs/{run}" in record.read_text()
+    assert f"{runs_dir}/{run}" in record.read_text()
     if harmed is not None:  # the damaged run is kept as it was
-        assert (record.with_suffix("") / "results/runs" / run / "metrics.csv").read_text() == harmed
+        assert (record.with_suffix("") / runs_dir / run / "metrics.csv").read_text() == harmed
     assert "Nothing to be done" in dry_run().stdout
 
 

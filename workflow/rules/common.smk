@@ -14,7 +14,7 @@ from agd.data.catalog import TEXTS
 from agd.plan import bundles, cluster, grid, init_check, lm_grid, memory, peers, smoke, stale, training_jobs
 from agd.plan import workflow as pipeline
 from agd.plan.config import validate
-from agd.plan.specs import BUNDLE_MODULE, LMRun
+from agd.plan.specs import LMRun
 from agd.plan.tuning import rates_of_round
 
 try:
@@ -31,14 +31,13 @@ try:
     MEMBERS = grid.membership(config)
     RUNS = bundles.table(grid.runs(config), MEMBERS, PRESET).set_index("run", drop=False)
     LM_MEMBERS = lm_grid.membership(config)
-    LM_RUNS = lm_grid.runs(config).set_index("run", drop=False)
+    LM_RUNS = bundles.table(lm_grid.runs(config), LM_MEMBERS, PRESET, bundles.GPT).set_index("run", drop=False)
 except grid.ConfigError as e:  # config.yaml problems, each named by its key
     raise WorkflowError(str(e))
 
 # How figures and the paper name the preset: a smoke run's are never taken for real ones.
 PRESET_LABEL = f"{config['preset']} ({smoke.LABEL})" if SMOKE else config["preset"]
 ENABLED_RUNS = RUNS[RUNS["enabled"]]
-ENABLED_LM_RUNS = LM_RUNS[LM_RUNS["enabled"]]
 FIGURE_NAMES = list(PRESET["figures"])
 TRANSFORMER_MEMBERS = LM_MEMBERS[LM_MEMBERS["figure"] == lm_grid.FIGURE]
 TRANSFORMER_RUNS = LM_RUNS.loc[list(dict.fromkeys(TRANSFORMER_MEMBERS["run"]))]
@@ -79,12 +78,13 @@ if problem:
 # decided (an extension of its grid, its chosen rate's runs), by name: trained only when a decision asks.
 STUDIES = {study.name: study for study in peers.studies(PRESET, smoke=SMOKE)}
 DECIDED_JOBS = peers.decided_jobs(STUDIES.values())
-DECIDED_LM_RUNS = peers.decided_lm_runs(PRESET.get("peers"), STUDIES.values()) if HAS_PEERS else {}
-# The training jobs (agd.jobs.bundle), each by the manifest it writes: the run table's bundles and the init check's.
+# The training jobs (agd.jobs.bundle, agd.jobs.lm_bundle), each by the manifest it writes: the run tables' bundles
+# and the init check's.
 INIT_RUNS = init_check.runs(MEMBERS, RUNS, PRESET)
 INIT_JOBS = training_jobs.bundles(INIT_RUNS, PRESET, config, init_check.RUNS_DIR, init_check.BUNDLES_DIR)
 TRAINING_JOBS = {
     **training_jobs.bundles(RUNS, PRESET, config, RUNS_DIR, BUNDLES_DIR, MEMBERS),
+    **training_jobs.bundles(LM_RUNS, PRESET, config, LM_RUNS_DIR, BUNDLES_DIR, LM_MEMBERS, LMRun),
     **INIT_JOBS,
 }
 BUNDLES_DIRS = (BUNDLES_DIR, init_check.BUNDLES_DIR)
@@ -130,17 +130,17 @@ def planned_runs(runs, enabled=ENABLED_RUNS, runs_dir=RUNS_DIR):
     return [run for run in runs if run_exists(run, runs_dir)] if config["partial"] else runs
 
 
-def trained(runs):
-    """The inputs of a table made from `runs`: the training jobs (bundles) that hold them; with partial=true the
-    metrics of those already on disk."""
-    runs = planned_runs(runs)
+def trained(runs, table=RUNS, runs_dir=RUNS_DIR):
+    """The inputs of a table made from `runs` (of the image run table, or of LM_RUNS in LM_RUNS_DIR): the training
+    jobs (bundles) that hold them; with partial=true the metrics of those already on disk."""
+    runs = planned_runs(runs, table[table["enabled"]], runs_dir)
     if config["partial"]:
-        return [f"{RUNS_DIR}/{run}/metrics.csv" for run in runs]
-    return [f"{BUNDLES_DIR}/{bundle}.json" for bundle in dict.fromkeys(RUNS.loc[runs, "bundle"])]
+        return [f"{runs_dir}/{run}/metrics.csv" for run in runs]
+    return [f"{BUNDLES_DIR}/{bundle}.json" for bundle in dict.fromkeys(table.loc[runs, "bundle"])]
 
 
-def planned_lm_runs(runs):
-    return planned_runs(runs, ENABLED_LM_RUNS, LM_RUNS_DIR)
+def lm_trained(runs):
+    return trained(runs, LM_RUNS, LM_RUNS_DIR)
 
 
 def module_sources(module):
@@ -175,18 +175,21 @@ def training_job(wildcards):
 @functools.cache
 def decided_job(name):
     study, kind, lr = DECIDED_JOBS[name]
-    return training_jobs.of_runs(peers.decided_runs(PRESET["peers"], study, kind, lr), PRESET, config, RUNS_DIR,
-                                 "extension" if kind == peers.GRID else "chosen")
+    return training_jobs.of_runs(peers.decided_runs(PRESET["peers"], study, kind, lr), PRESET, config,
+                                 study_runs_dir(study), "extension" if kind == peers.GRID else "chosen")
+
+
+def study_runs_dir(study):
+    return LM_RUNS_DIR if study.job == LMRun.job else RUNS_DIR
 
 
 def training_inputs(wildcards):
     """Its data and its set-aside records: a new one where its runs were deleted or changed since it ended
     (agd.plan.stale), so that it trains them again."""
     job = training_job(wildcards)
-    return {
-        "data": pipeline.data_marker(job.dataset, DATA_DIR, SMOKE),
-        "set_aside": stale.records(manifest(wildcards)),
-    }
+    data = (pipeline.text_marker(job.data, DATA_DIR) if job.spec is LMRun
+            else pipeline.data_marker(job.data, DATA_DIR, SMOKE))
+    return {"data": data, "set_aside": stale.records(manifest(wildcards), job.spec.length)}
 
 
 # --- the tuning stage: a checkpoint per study and round (agd.tables.tuning) ---
@@ -202,23 +205,18 @@ def decision(study, number):
 
 def decided_runs_input(study, kind, lr):
     """What a table or round reads of a decided job's runs: its manifest, or with partial=true the metrics of its
-    runs already on disk; a GPT study's runs, each its own job, by their metrics."""
-    if STUDIES[study].job == LMRun.job:
-        specs = peers.decided_runs(PRESET["peers"], STUDIES[study], kind, lr)
-        return [f"{LM_RUNS_DIR}/{run.run_id()}/metrics.csv" for run in specs
-                if not config["partial"] or run_exists(run.run_id(), LM_RUNS_DIR)]
+    runs already on disk."""
     if config["partial"]:
+        runs_dir = study_runs_dir(STUDIES[study])
         specs = peers.decided_runs(PRESET["peers"], STUDIES[study], kind, lr)
-        return [f"{RUNS_DIR}/{run.run_id()}/metrics.csv" for run in specs if run_exists(run.run_id())]
+        return [f"{runs_dir}/{run.run_id()}/metrics.csv" for run in specs if run_exists(run.run_id(), runs_dir)]
     return [f"{BUNDLES_DIR}/{peers.decided_bundle(STUDIES[study], kind, lr)}.json"]
 
 
 def grid_inputs(study, lr):
     if lr in STUDIES[study].rates:
         run = STUDIES[study].grid_run(PRESET["peers"], lr).run_id()
-        if STUDIES[study].job == LMRun.job:
-            return [f"{LM_RUNS_DIR}/{run}/metrics.csv" for run in planned_lm_runs([run])]
-        return trained([run])
+        return lm_trained([run]) if STUDIES[study].job == LMRun.job else trained([run])
     return decided_runs_input(study, peers.GRID, lr)
 
 
@@ -250,9 +248,8 @@ def final_decision(study):
 def peers_inputs(wildcards):
     """Every run of the peers block: those known before any study decides, and for each study its rounds and
     its chosen rate's runs."""
-    inputs = {"runs": trained(dict.fromkeys(PEER_MEMBERS["run"])) + [
-        f"{LM_RUNS_DIR}/{run}/metrics.csv" for run in planned_lm_runs(dict.fromkeys(PEER_LM_MEMBERS["run"]))],
-        "decisions": []}
+    inputs = {"runs": trained(dict.fromkeys(PEER_MEMBERS["run"])) + lm_trained(dict.fromkeys(PEER_LM_MEMBERS["run"])),
+              "decisions": []}
     for study in STUDIES:
         try:
             rounds, found = final_decision(study)
@@ -263,28 +260,6 @@ def peers_inputs(wildcards):
         inputs["decisions"] += rounds
         inputs["runs"] += decided_runs_input(study, peers.CHOSEN, found["chosen"])
     return inputs
-
-
-def lm_run(wildcards):
-    """A language-model run's row: of the run table, or a run a GPT study asks for once it has decided."""
-    if wildcards.lm_run in LM_RUNS.index:
-        return LM_RUNS.loc[wildcards.lm_run]
-    if wildcards.lm_run in DECIDED_LM_RUNS:
-        return decided_lm_row(wildcards.lm_run)
-    raise WorkflowError(f"{LM_RUNS_DIR}/{wildcards.lm_run}: no run of this config; ask for a figure or table, which "
-                        "names the runs it needs")
-
-
-def lm_priority(wildcards):
-    """The tuning stage's GPT runs before the rest, as its image bundles (agd.plan.bundles)."""
-    if wildcards.lm_run in LM_RUNS.index:
-        return bundles.priority(LM_RUNS.loc[[wildcards.lm_run]], LM_MEMBERS)
-    return bundles.PRIORITY["chosen"]  # a run a GPT study asks for once it has decided
-
-
-@functools.cache
-def decided_lm_row(run):
-    return lm_grid.decided_row(DECIDED_LM_RUNS[run])
 
 
 def lm_text_markers(wildcards):

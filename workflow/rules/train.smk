@@ -1,5 +1,5 @@
-# The training jobs: each trains a bundle of runs in one process (agd.jobs.bundle), a bundle of the run table
-# (agd.plan.bundles), of the init check or a tuned evaluation alike. training_job says what each trains. Each run
+# The training jobs: each trains a bundle of runs in one process (agd.jobs.bundle, or agd.jobs.lm_bundle for GPT
+# runs), a bundle of a run table (agd.plan.bundles), of the init check or a tuned evaluation alike. training_job says what each trains. Each run
 # keeps its own directory under results/runs; the job's manifest lists how each ended.
 
 
@@ -17,7 +17,7 @@ rule train:
         bundle=r"[^/]+",
     params:
         python=PYTHON,
-        module=BUNDLE_MODULE,
+        module=lambda wildcards: training_job(wildcards).module,
         flags=lambda wildcards: training_job(wildcards).flags,
         devices=lambda wildcards: training_job(wildcards).gpus if USES_CUDA else 0,
         lease=lambda wildcards: lease_flags(training_job(wildcards).shared),
@@ -26,8 +26,8 @@ rule train:
     resources:
         gpu=lambda wildcards: gpu_resource(training_job(wildcards).gpus, training_job(wildcards).shared),
         # Used by cluster executors (profiles/slurm); a timed-out job is retried with more time and resumes.
-        runtime=lambda wildcards, attempt: cluster.bundle_runtime_minutes(training_job(wildcards).costs, attempt),
-        mem_mb=lambda wildcards: max(cluster.mem_mb(run) for run in training_job(wildcards).costs),
+        runtime=lambda wildcards, attempt: training_job(wildcards).runtime(attempt),
+        mem_mb=lambda wildcards: training_job(wildcards).mem_mb,
     conda:
         CONDA_ENV
     shell:
@@ -49,6 +49,7 @@ rule set_aside:
         number=r"\d+",
     params:
         manifest=manifest,
+        length=lambda wildcards: training_job(wildcards).spec.length,
     localrule: True
     conda:
         CONDA_ENV

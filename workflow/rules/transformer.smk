@@ -1,5 +1,5 @@
-# Transformers: a GPT per text, AGD against nanoGPT's AdamW: token files, training jobs and tables (the figure
-# rule draws them).
+# Transformers: a GPT per text, AGD against nanoGPT's AdamW: token files and tables (the train rule trains the
+# runs, in bundles of agd.jobs.lm_bundle; the figure rule draws them).
 
 
 rule prepare_text:
@@ -21,43 +21,9 @@ rule prepare_text:
         "> {log} 2>&1"
 
 
-rule train_lm:
-    input:
-        lambda wildcards: pipeline.text_marker(lm_run(wildcards)["text"], DATA_DIR),
-    output:
-        metrics=f"{LM_RUNS_DIR}/{{lm_run}}/metrics.csv",
-        record=f"{LM_RUNS_DIR}/{{lm_run}}/run.json",
-    log:
-        f"{LM_RUNS_DIR}/{{lm_run}}/train.log",
-    benchmark:
-        f"{LM_RUNS_DIR}/{{lm_run}}/benchmark.tsv"
-    wildcard_constraints:
-        lm_run=r"gpt-[^/]+/[^/]+/[^/]+/[^/]+/seed\d+",
-    params:
-        python=PYTHON,
-        module=LMRun.module,
-        args=lambda wildcards: pipeline.lm_train_command(lm_run(wildcards), PRESET, config),
-        out=lambda wildcards, output: str(Path(output.metrics).parent),
-        devices=lambda wildcards: int(lm_run(wildcards)["gpus"]) if USES_CUDA else 0,
-        lease=lease_flags(),
-    threads: PRESET.get("threads", 1)
-    priority: lm_priority
-    resources:
-        gpu=lambda wildcards: gpu_resource(int(lm_run(wildcards)["gpus"])),
-        runtime=lambda wildcards, attempt: cluster.lm_runtime_minutes(lm_run(wildcards), attempt, PRESET["device"]),
-        mem_mb=lambda wildcards: cluster.lm_mem_mb(lm_run(wildcards)),
-    conda:
-        CONDA_ENV
-    shell:
-        "{params.python} -m agd.jobs.launch --gpus {params.devices} {params.lease} --module {params.module} -- "
-        "{params.args} --out {params.out:q} > {log} 2>&1"
-
-
 rule aggregate_transformer:
     input:
-        metrics=lambda wildcards: expand(
-            f"{LM_RUNS_DIR}/{{run}}/metrics.csv", run=planned_lm_runs(dict.fromkeys(TRANSFORMER_MEMBERS["run"]))
-        ),
+        metrics=lm_trained(dict.fromkeys(TRANSFORMER_MEMBERS["run"])),
         texts=lm_text_markers,
     output:
         "results/transformer.csv",
@@ -75,7 +41,7 @@ rule aggregate_transformer:
 
 rule transformer_summary:
     input:
-        metrics=expand(f"{LM_RUNS_DIR}/{{run}}/metrics.csv", run=planned_lm_runs(TRANSFORMER_RUNS.index)),
+        metrics=lm_trained(TRANSFORMER_RUNS.index),
     output:
         report("results/transformer_summary.csv", category="Results", labels={"table": "transformer runs"}),
     log:

@@ -20,6 +20,7 @@ import os
 import shlex
 import sys
 from collections import defaultdict
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -42,12 +43,15 @@ def fail(message: str) -> int:
     return 2
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__,
+def build_parser(prog: str = PROG, description: str = __doc__, job: str = "agd-train",
+                 stacking: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--member", nargs=2, action="append", default=[], metavar=("OUT", "FLAGS"),
-                        help="a run: its directory and its agd-train flags (one quoted string)")
+                        help=f"a run: its directory and its {job} flags (one quoted string)")
     parser.add_argument("--manifest", help="write each member's status here once every member has ended")
+    if not stacking:
+        return parser
     parser.add_argument("--stack", choices=("auto", "yes", "no"), default="auto",
                         help="step runs of one shape and batch size as one stacked network (auto: on CUDA; on the "
                              "CPU runs train one after another, each exactly as agd-train trains it)")
@@ -62,13 +66,16 @@ def flag_names(tokens: list[str]) -> list[str]:
     return [token.split("=", 1)[0] for token in tokens if token.startswith("--")]
 
 
-def conflicts(members: list[list[str]], execution: list[str]) -> str | None:
+def conflicts(members: list[list[str]], execution: list[str], spec=ImageRun,
+              job_parser: argparse.ArgumentParser | None = None) -> str | None:
     """What in the members' flags or the shared execution flags the bundle cannot honour, or None: a member's
     FLAGS that cannot be split, that set its directory or an execution flag (shared by every member, given once
     to the bundle), or shared flags that set a run's settings (each member's own) or its directory. Flags are
-    spelled in full: an abbreviation could name either kind."""
-    settings = {f.flag for f in ImageRun.fields()}
-    execution_flags = set(arguments.build_parser()._option_string_actions) - settings - {"--out", "-h", "--help"}
+    spelled in full: an abbreviation could name either kind. `spec` and `job_parser` are the members' job's
+    (agd-train's unless given)."""
+    settings = {f.flag for f in spec.fields()}
+    job_parser = job_parser or arguments.build_parser()
+    execution_flags = set(job_parser._option_string_actions) - settings - {"--out", "-h", "--help"}
     for out, flags in members:
         try:
             tokens = shlex.split(flags)
@@ -107,27 +114,29 @@ def directory_clashes(outs: list[str]) -> str | None:
     return None
 
 
-def parse(argv: list[str] | None) -> tuple[argparse.Namespace, list[str], list[tuple[ImageRun, ImageExecution]]]:
+def parse(argv: list[str] | None, parser: argparse.ArgumentParser | None = None, spec=ImageRun,
+          job_arguments=arguments) -> tuple[argparse.Namespace, list[str], list[tuple[ImageRun, ImageExecution]]]:
     """The bundle's own flags, the execution flags every member shares (the rest of argv), and each member's
-    (spec, execution)."""
-    parser = build_parser()
+    (spec, execution), parsed and checked by its job's arguments module (agd-train's unless given)."""
+    parser = parser or build_parser()
     bundle, execution = parser.parse_known_args(argv)
     if not bundle.member:
         parser.error("give the runs: --member OUT FLAGS")
-    problem = (conflicts(bundle.member, execution) or directory_clashes([out for out, _ in bundle.member])
-               or (bundle.manifest and manifest_problem(bundle.manifest, [out for out, _ in bundle.member])))
+    outs = [out for out, _ in bundle.member]
+    problem = (conflicts(bundle.member, execution, spec, job_arguments.build_parser()) or directory_clashes(outs)
+               or (bundle.manifest and manifest_problem(bundle.manifest, outs)))
     if problem:
         parser.error(f"{problem} (nothing was run)")
     members = []
     for out, flags in bundle.member:
         try:
-            members.append(arguments.parse_args(member_argv(out, flags, execution)))
+            members.append(job_arguments.parse_args(member_argv(out, flags, execution)))
         except SystemExit as exit_:
-            print(f"{PROG}: the member {out} above was refused; nothing was run", file=sys.stderr)
+            print(f"{parser.prog}: the member {out} above was refused; nothing was run", file=sys.stderr)
             raise SystemExit(2) from exit_
     if any(execution.distribute for _, execution in members) and len(members) > 1:
-        build_parser().error("--distribute: a bundle of several runs trains in one process; run data-parallel "
-                             "runs alone (a bundle of one)")
+        parser.error("--distribute: a bundle of several runs trains in one process; run data-parallel runs alone "
+                     "(a bundle of one)")
     return bundle, execution, members
 
 
@@ -176,22 +185,32 @@ def main(argv: list[str] | None = None) -> int:
         problem = JOB.memory_problem(spec, device) or run_dir.out_problem(execution.out)
         if problem:
             return fail(f"{paths.shown(execution.out)}: {problem} (nothing in the bundle was run)")
+    return holding(PROG, [execution.out for _, execution in parsed], lambda: train_bundle(bundle, parsed, device))
+
+
+def holding(prog: str, outs: list[str], train: Callable[[], int]) -> int:
+    """`train()` once the bundle holds every member's directory; exit 75 (try again later) when another job holds
+    one or the storage runs out while training, 2 when a directory cannot be held."""
+    def say(message: str) -> None:
+        print(f"{prog}: error: {message}", file=sys.stderr)
+
     with ExitStack() as held:
         try:
-            for _, execution in parsed:
-                held.enter_context(run_dir.RunLock(Path(execution.out)))
+            for out in outs:
+                held.enter_context(run_dir.RunLock(Path(out)))
         except run_dir.RunDirBusy as e:
-            print(f"{PROG}: error: {e} (nothing in the bundle was run)", file=sys.stderr)
+            say(f"{e} (nothing in the bundle was run)")
             return run_dir.EX_TEMPFAIL
         except run_dir.RunDirProblem as e:
-            return fail(f"{e} (nothing in the bundle was run)")
+            say(f"{e} (nothing in the bundle was run)")
+            return 2
         try:
-            return train_bundle(bundle, parsed, device)
+            return train()
         except OSError as e:
             problem = run_dir.storage_problem(e)
             if problem is None:
                 raise
-            fail(problem)
+            say(problem)
             return run_dir.EX_TEMPFAIL
 
 

@@ -3,7 +3,7 @@
     python -m agd.jobs.launch --gpus K [--module agd.jobs.train_lm] -- TRAINING-JOB-ARGUMENTS...
 
 K = 0 runs the training job (agd.jobs.train unless --module names another: agd.jobs.bundle for several runs,
-agd.jobs.train_lm) as it is; K >= 1 leases K free GPUs (agd.jobs.gpu_lease; a scheduler's CUDA_VISIBLE_DEVICES
+agd.jobs.train_lm, agd.jobs.lm_bundle for several GPT runs) as it is; K >= 1 leases K free GPUs (agd.jobs.gpu_lease; a scheduler's CUDA_VISIBLE_DEVICES
 is respected), or with --share one job slot of a GPU, and for K > 1 starts one process per GPU with torchrun
 and --distribute; on a machine without GPUs it refuses (exit 2) rather than train on the CPU. The process is
 replaced (exec), so signals and the exit code are the training job's.
@@ -14,9 +14,9 @@ import os
 import sys
 
 from agd.jobs import gpu_lease
-from agd.plan.specs import BUNDLE_MODULE, SPECS, ImageRun
+from agd.plan.specs import BUNDLE_MODULE, LM_BUNDLE_MODULE, SPECS, ImageRun
 
-JOBS = (*(spec.module for spec in SPECS.values()), BUNDLE_MODULE)
+JOBS = (*(spec.module for spec in SPECS.values()), BUNDLE_MODULE, LM_BUNDLE_MODULE)
 
 
 def training_command(gpus: int, train_args: list[str], module: str = ImageRun.module) -> list[str]:

@@ -108,9 +108,10 @@ def lm_training_seconds(run: Mapping, device: str = "cuda") -> float:
     return flops / (GPU_FLOPS * gpus(run) if device == "cuda" else CPU_FLOPS)
 
 
-def lm_runtime_minutes(run: Mapping, attempt: int = 1, device: str = "cuda") -> int:
-    """SLURM time limit of a transformer run; a retry after a timeout resumes with more time."""
-    return limit_minutes(STARTUP_SECONDS + lm_training_seconds(run, device), attempt)
+def lm_bundle_runtime_minutes(runs: list[Mapping], attempt: int = 1, device: str = "cuda") -> int:
+    """SLURM time limit of a bundle of transformer runs (agd.jobs.lm_bundle): one start-up, then its runs one after
+    another; a retry after a timeout resumes with more time."""
+    return limit_minutes(STARTUP_SECONDS + sum(lm_training_seconds(run, device) for run in runs), attempt)
 
 
 def lm_mem_mb(run: Mapping) -> int:
@@ -163,7 +164,7 @@ def gpu_problem(rules_resources: Mapping[str, Mapping], gres: str | None) -> str
     if not gpu_rules or gres is None or "gpu" in gres:
         return None
     return (f"rule {', '.join(gpu_rules)} asks for a GPU but the cluster has no GPUs (sinfo -o %G lists no gpu "
-            "gres on any node): use --config preset=quick with --set-resources train:gpu=0 train_lm:gpu=0 to train "
+            "gres on any node): use --config preset=quick with --set-resources train:gpu=0 to train "
             f"on CPUs, or set a GPU partition as slurm_partition under set-resources: train in {PROFILE}")
 
 

@@ -66,8 +66,3 @@ def clash_message(rows: pd.DataFrame, key: list[str]) -> str:
 def runs(config: dict, figure: str | None = None) -> pd.DataFrame:
     """The unique runs (of `figure`'s panels if given), each trained as long as any panel needs."""
     return unique_runs(membership(config, figure), LMRun)
-
-
-def decided_row(spec: LMRun) -> pd.Series:
-    """The run-table row of a run that a GPT study of the peers block asks for once it has decided."""
-    return unique_runs(pd.DataFrame([member(spec, gpus=1, enabled=True)]), LMRun).iloc[0]

@@ -298,13 +298,10 @@ def decided_bundle(study: Study, kind: str, lr: float) -> str:
 
 
 def decided_jobs(studies_: Iterable[Study]) -> dict[str, tuple[Study, str, float]]:
-    """{job name: (study, kind, lr)} for every bundle an image study may come to ask for: an extension to each rate
-    it can reach, and the chosen runs of each rate it can choose. (A GPT study's runs are trained one per job, each
-    known by its run directory: `decided_lm_runs`.)"""
+    """{job name: (study, kind, lr)} for every bundle a study may come to ask for: an extension to each rate it can
+    reach, and the chosen runs of each rate it can choose."""
     jobs = {}
     for study in studies_:
-        if study.job != registry.IMAGE:
-            continue
         for lr in reachable_rates(study):
             if lr not in study.rates:
                 jobs[decided_bundle(study, GRID, lr)] = (study, GRID, lr)

@@ -432,5 +432,6 @@ class LMRun(RunSpec):
 
 
 SPECS = {spec.job: spec for spec in (ImageRun, LMRun)}
-# Several image runs in one process (the workflow's training jobs).
+# Several runs in one process: the workflow's training jobs of image runs and of GPT runs.
 BUNDLE_MODULE = "agd.jobs.bundle"
+LM_BUNDLE_MODULE = "agd.jobs.lm_bundle"

@@ -12,7 +12,7 @@ import pandas as pd
 from agd.data import catalog
 from agd.data.catalog import DOWNLOADABLE, imagenet_missing
 from agd.plan import bundles, lm_grid
-from agd.plan.specs import LMRun, RunSpec
+from agd.plan.specs import LMRun
 
 RUNS_DIR = "results/runs"
 BUNDLES_DIR = "results/bundles"
@@ -42,10 +42,6 @@ def image_args(config: Mapping, datasets) -> list:
     if config.get("smoke"):
         return ["--synthetic-data"]
     return ["--imagenet-root", imagenet_root(config)] if "imagenet" in set(datasets) else []
-
-
-def command(spec: RunSpec, preset: Mapping, config: Mapping) -> str:
-    return shlex.join(str(a) for a in [*spec.argv(), *execution_args(preset, config)])
 
 
 def bundle_command(runs: pd.DataFrame, preset: Mapping, config: Mapping, runs_dir: str = RUNS_DIR) -> str:
@@ -133,11 +129,11 @@ def text_marker(text: str, data_dir: str) -> str:
     return f"{data_dir}/{text}/meta.json"
 
 
-def lm_train_command(run: Mapping, preset: Mapping, config: Mapping) -> str:
-    """The agd-train-lm command line of one transformer run-table row (without --out)."""
-    spec = LMRun.from_row(run)
-    root = text_root(spec.text, config)
-    return command(spec, preset, config) + (" " + shlex.join(["--text-root", root]) if root else "")
+def lm_bundle_command(runs: pd.DataFrame, preset: Mapping, config: Mapping, runs_dir: str = LM_RUNS_DIR) -> str:
+    """agd.jobs.lm_bundle's command line for a bundle's GPT runs (one text; without --manifest)."""
+    root = text_root(runs["text"].iloc[0], config)
+    return shlex.join(str(a) for a in [*execution_args(preset, config), *(["--text-root", root] if root else []),
+                                       *bundles.member_args(runs, runs_dir, LMRun)])
 
 
 def openwebtext_problem(config: Mapping, lm_runs: pd.DataFrame) -> str | None:
