@@ -27,9 +27,9 @@ from pathlib import Path
 import yaml
 
 import agd.jobs.gpu_lease
-from agd.optim import registry
-from agd.plan import bundles, cluster, grid, lm_grid, peers, training_jobs
+from agd.plan import bundles, grid, lm_grid, peers, training_jobs
 from agd.plan.config import validate
+from agd.plan.specs import ImageRun, LMRun
 
 REPO = Path(__file__).resolve().parents[1]
 # Runs a lease tool from its file with the replay's time scale: its wait between looks shrinks with the jobs.
@@ -67,38 +67,24 @@ rule job:
 
 
 def paper_jobs(config: dict) -> list[dict]:
-    """Every training job of the config's preset, as the workflow plans it: its name, GPUs, whether it takes a slot
-    of a GPU (bundles.shares_gpu) and its estimated seconds (one start-up, then its runs one after another)."""
+    """Every training job of the config's preset, as the workflow plans it (agd.plan.training_jobs): its name,
+    GPUs, whether it takes a slot of a GPU and its estimated seconds (one start-up, then its runs one after
+    another); each tuning study's chosen runs at the middle of its grid."""
     validate(config, REPO / "workflow/schemas/config.schema.yaml")
     preset = grid.preset_of(config)
-    runs = bundles.table(grid.runs(config), grid.membership(config), preset)
-    runs = runs[runs["enabled"]]
-    jobs = []
-
-    def add(name: str, members: list[dict], seconds: float) -> None:
-        jobs.append(dict(name=name, gpus=max(cluster.gpus(run) for run in members),
-                         shared=bundles.shares_gpu(members), seconds=cluster.STARTUP_SECONDS + seconds))
-
-    for name, group in runs.groupby("bundle"):
-        members = group.to_dict("records")
-        add(name, members, sum(cluster.training_seconds(run) for run in members))
-    def add_lm(run: dict) -> None:
-        add(run["run"], [run | {"arch": "gpt"}], cluster.lm_training_seconds(run, preset["device"]))
-
-    for study in peers.studies(preset):  # each study's chosen runs, at the middle of its grid
+    tables = [(bundles.table(grid.runs(config), grid.membership(config), preset), "results/runs", ImageRun),
+              (bundles.table(lm_grid.runs(config), lm_grid.membership(config), preset, bundles.GPT),
+               "results/lm_runs", LMRun)]
+    jobs = {}
+    for runs, runs_dir, spec in tables:
+        jobs |= training_jobs.bundles(runs[runs["enabled"]], preset, config, runs_dir, "results/bundles", spec=spec)
+    for study in peers.studies(preset):
         lr = study.rates[len(study.rates) // 2]
         decided = peers.decided_runs(preset["peers"], study, peers.CHOSEN, lr)
-        if study.job == registry.LM:  # a GPT study's runs are a job each
-            for run in decided:
-                add_lm(dict(lm_grid.decided_row(run)))
-            continue
-        job = training_jobs.of_runs(decided, preset, config, "results/runs")
-        add(peers.decided_bundle(study, peers.CHOSEN, lr), list(job.costs),
-            sum(cluster.training_seconds(run) for run in job.costs))
-    lm_runs = lm_grid.runs(config)
-    for run in lm_runs[lm_runs["enabled"]].to_dict("records"):
-        add_lm(run)
-    return jobs
+        runs_dir = "results/lm_runs" if study.job == LMRun.job else "results/runs"
+        jobs[peers.decided_bundle(study, peers.CHOSEN, lr)] = training_jobs.of_runs(decided, preset, config, runs_dir,
+                                                                                  "chosen")
+    return [dict(name=name, gpus=job.gpus, shared=job.shared, seconds=job.seconds) for name, job in jobs.items()]
 
 
 def replay(jobs: list[dict], gpus: int, slots: int, seconds_per_hour: float, lease: Path,

@@ -64,10 +64,15 @@ def runtime_minutes(run: Mapping, attempt: int = 1) -> int:
     return limit_minutes(STARTUP_SECONDS + training_seconds(run), attempt)
 
 
+def bundle_seconds(runs: list[Mapping]) -> float:
+    """A bundle's estimated time (agd.jobs.bundle): one start-up, then its runs as if one after another (runs
+    stepped together finish sooner)."""
+    return STARTUP_SECONDS + sum(training_seconds(run) for run in runs)
+
+
 def bundle_runtime_minutes(runs: list[Mapping], attempt: int = 1) -> int:
-    """SLURM time limit of a bundle (agd.jobs.bundle): one start-up, then its runs as if one after another
-    (runs stepped together finish sooner)."""
-    return limit_minutes(STARTUP_SECONDS + sum(training_seconds(run) for run in runs), attempt)
+    """SLURM time limit of a bundle; a retry after a timeout resumes with more time."""
+    return limit_minutes(bundle_seconds(runs), attempt)
 
 
 def limit_minutes(seconds: float, attempt: int) -> int:
@@ -108,10 +113,15 @@ def lm_training_seconds(run: Mapping, device: str = "cuda") -> float:
     return flops / (GPU_FLOPS * gpus(run) if device == "cuda" else CPU_FLOPS)
 
 
+def lm_bundle_seconds(runs: list[Mapping], device: str = "cuda") -> float:
+    """A bundle of transformer runs' estimated time (agd.jobs.lm_bundle): one start-up, then its runs one after
+    another."""
+    return STARTUP_SECONDS + sum(lm_training_seconds(run, device) for run in runs)
+
+
 def lm_bundle_runtime_minutes(runs: list[Mapping], attempt: int = 1, device: str = "cuda") -> int:
-    """SLURM time limit of a bundle of transformer runs (agd.jobs.lm_bundle): one start-up, then its runs one after
-    another; a retry after a timeout resumes with more time."""
-    return limit_minutes(STARTUP_SECONDS + sum(lm_training_seconds(run, device) for run in runs), attempt)
+    """SLURM time limit of a bundle of transformer runs; a retry after a timeout resumes with more time."""
+    return limit_minutes(lm_bundle_seconds(runs, device), attempt)
 
 
 def lm_mem_mb(run: Mapping) -> int:

@@ -24,12 +24,13 @@ class TrainingJob:
     data: str                   # the dataset (image runs) or text (GPT runs) it trains on
     gpus: int                   # the GPUs it trains on, where the preset trains on CUDA
     shared: bool                # it takes one job slot of a GPU (FCN bundles), not whole GPUs
-    minutes: int                # its time limit on a cluster, first attempt (a retry resumes with more)
+    seconds: float              # its estimated time (agd.plan.cluster), its start-up included
     mem_mb: int                 # its host memory
     priority: int = PRIORITY["rest"]  # Snakemake's: the tuning stage's jobs first (agd.plan.bundles)
 
     def runtime(self, attempt: int) -> int:
-        return self.minutes * attempt
+        """Its time limit on a cluster: a retry after a timeout resumes with more."""
+        return cluster.limit_minutes(self.seconds, attempt)
 
 
 def job(rows: pd.DataFrame, preset: Mapping, config: Mapping, runs_dir: str, spec: type[RunSpec],
@@ -40,12 +41,12 @@ def job(rows: pd.DataFrame, preset: Mapping, config: Mapping, runs_dir: str, spe
         return TrainingJob(
             flags=lm_bundle_command(rows, preset, config, runs_dir), module=LM_BUNDLE_MODULE, spec=spec,
             data=records[0]["text"], gpus=int(rows["gpus"].max()), shared=False,
-            minutes=cluster.lm_bundle_runtime_minutes(records, device=preset["device"]),
+            seconds=cluster.lm_bundle_seconds(records, preset["device"]),
             mem_mb=max(cluster.lm_mem_mb(run) for run in records), priority=job_priority)
     return TrainingJob(
         flags=bundle_command(rows, preset, config, runs_dir), module=BUNDLE_MODULE, spec=spec,
         data=records[0]["dataset"], gpus=int(rows["gpus"].max()), shared=shares_gpu(records),
-        minutes=cluster.bundle_runtime_minutes(records), mem_mb=max(cluster.mem_mb(run) for run in records),
+        seconds=cluster.bundle_seconds(records), mem_mb=max(cluster.mem_mb(run) for run in records),
         priority=job_priority)
 
 
