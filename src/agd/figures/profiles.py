@@ -5,6 +5,7 @@ the fastest optimizer's, against tau in [1, 4], every other optimizer in grey be
 measured; bottom row: a tuned optimizer's time counts every epoch of its tuning study first."""
 
 import math
+import textwrap
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -22,6 +23,7 @@ TITLE = ("Performance profiles over the peers' cells, AlgoPerf style, one panel 
          "extensions) and then its evaluation run's, an optimizer without a grid its single run's.")
 
 KINDS = (("plain", "as run"), ("tuning_inclusive", "tuning counted"))
+TITLE_WIDTH = 20  # characters per line of a panel's title: a long name wraps rather than runs into the next panel
 
 
 def interval(row: pd.Series) -> str:
@@ -53,8 +55,9 @@ def plot(data: pd.DataFrame, context: dict) -> plt.Figure:
                 continue
             ax.step(mine["tau"], mine["rho"], where="post", color=OPTIMIZER_COLORS[optimizer],
                     linewidth=line_width(optimizer) + 0.5)
-            ax.set_title((f"{OPTIMIZER_LABELS[optimizer]} ({int(mine['cells'].iloc[0])} cells)\n" if row == 0 else "")
-                         + interval(mine.iloc[0]), fontsize=5.5)
+            cells_of = f"({int(mine['cells'].iloc[0])}\u00a0cells)"  # one unit: wraps whole
+            name = textwrap.fill(f"{OPTIMIZER_LABELS[optimizer]} {cells_of}", TITLE_WIDTH)
+            ax.set_title((f"{name}\n" if row == 0 else "") + interval(mine.iloc[0]), fontsize=5.5)
             ax.set_xlim(1, 4)
             ax.set_ylim(-0.02, 1.02)
             ax.set_xlabel("tau" if row == len(KINDS) - 1 else "")
