@@ -17,7 +17,7 @@ checkpoint tune:
     params:
         study=lambda wildcards: STUDIES[wildcards.study],
         peers=PRESET.get("peers"),
-        runs_dir=lambda wildcards: LM_RUNS_DIR if STUDIES[wildcards.study].job == LMRun.job else RUNS_DIR,
+        runs_dir=lambda wildcards: study_runs_dir(STUDIES[wildcards.study]),
         partial=config["partial"],
     localrule: True
     conda:

@@ -53,7 +53,7 @@ GPT = Grouping(["figures", "text", "gpus", "enabled"],
 
 def shares_gpu(runs: list[Mapping]) -> bool:
     """Whether the job training `runs` takes one job slot of a GPU (FCNs, one GPU each) rather than whole GPUs."""
-    return all(run.get("arch") == "fcn" and int(run["gpus"]) == 1 for run in runs)
+    return all(run["arch"] == "fcn" and int(run["gpus"]) == 1 for run in runs)
 
 
 def bundle_name(runs: list[Mapping], grouping: Grouping = IMAGE) -> str:
@@ -102,9 +102,9 @@ def tuning_runs(membership: pd.DataFrame) -> set[str]:
     return set(membership.loc[membership["role"] == TUNING, "run"])
 
 
-def priority(runs: pd.DataFrame, membership: pd.DataFrame) -> int:
-    """A bundle of the run table that holds a tuning study's runs goes first."""
-    return PRIORITY["tuning" if runs["run"].isin(tuning_runs(membership)).any() else "rest"]
+def priority(runs: pd.DataFrame, tuning: set[str]) -> int:
+    """A bundle of the run table that holds a tuning study's runs (`tuning_runs`) goes first."""
+    return PRIORITY["tuning" if runs["run"].isin(tuning).any() else "rest"]
 
 
 def member_args(runs: pd.DataFrame, runs_dir: str, spec: type[RunSpec] = ImageRun) -> list[str]:

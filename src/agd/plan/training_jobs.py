@@ -10,7 +10,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from agd.plan import cluster
-from agd.plan.bundles import PRIORITY, priority, shares_gpu
+from agd.plan.bundles import PRIORITY, priority, shares_gpu, tuning_runs
 from agd.plan.specs import BUNDLE_MODULE, LM_BUNDLE_MODULE, ImageRun, LMRun, RunSpec
 from agd.plan.table import member, unique_runs
 from agd.plan.workflow import bundle_command, lm_bundle_command
@@ -54,9 +54,8 @@ def bundles(runs: pd.DataFrame, preset: Mapping, config: Mapping, runs_dir: str,
             membership: pd.DataFrame | None = None, spec: type[RunSpec] = ImageRun) -> dict[str, TrainingJob]:
     """{manifest: job} for each bundle of a run table (with its `bundle` column) of `spec`'s runs; `membership`
     (the run table's) says which bundles hold a tuning study's runs."""
-    return {f"{bundles_dir}/{name}.json": job(members, preset, config, runs_dir, spec,
-                                             priority(members, membership) if membership is not None
-                                             else PRIORITY["rest"])
+    tuning = tuning_runs(membership) if membership is not None else set()
+    return {f"{bundles_dir}/{name}.json": job(members, preset, config, runs_dir, spec, priority(members, tuning))
             for name, members in runs.groupby("bundle")}
 
 
