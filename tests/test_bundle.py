@@ -175,6 +175,7 @@ CONFLICTS = [
     ([*member_args(("b1", "")), "--epochs", "3"], "--epochs among the flags shared by every member"),
     ([*member_args(("b1", "")), "--out", "x"], "each member's directory is its OUT"),
     ([*member_args(("b1", "")), "--manifest", "b1/m.json"], "--manifest b1/m.json lies inside the member b1"),
+    ([*member_args(("b1", "")), "--manifest", "b1"], "--manifest b1 is the member b1's directory"),
     ([*member_args(("b1", "")), "--manifest", "."], "--manifest . is a directory"),
     ([*member_args(("b1", "")), "--manifest", "m" * 300], "File name too long"),
     (member_args(("a" * 300, "")), "File name too long"),

@@ -141,13 +141,19 @@ def parse(argv: list[str] | None, parser: argparse.ArgumentParser | None = None,
 
 
 def manifest_problem(manifest: str, outs: list[str]) -> str | None:
-    """--manifest must be a file the bundle can write, outside every member's directory."""
+    """--manifest must be a file the bundle can write, outside every member's directory and none of them (one not
+    made yet included)."""
     problem = paths.file_problem("--manifest", manifest)
     if problem:
         return problem
     real = Path(os.path.realpath(manifest))
-    inside = next((out for out in outs if Path(os.path.realpath(out)) in real.parents), None)
-    return f"--manifest {manifest} lies inside the member {inside}; write it elsewhere" if inside else None
+    for out in outs:
+        member = Path(os.path.realpath(out))
+        if member == real:
+            return f"--manifest {manifest} is the member {out}'s directory; write it elsewhere"
+        if member in real.parents:
+            return f"--manifest {manifest} lies inside the member {out}; write it elsewhere"
+    return None
 
 
 class RunLog:
